@@ -1,0 +1,152 @@
+# txagg — the one Makefile.
+#
+#   make                 bin/importer bin/aggregator bin/persistor bin/api (+ bin/txgen)
+#   make test            deps if missing, build, start redis + MongoDB-wire, run every test
+#   make test SANITIZE=1 the same with AddressSanitizer + UBSan (objects under build/asan)
+#   make test T=money    only the tests whose file name contains "money"
+#   make deps            install what a fresh Debian bookworm machine lacks
+#   make run             the whole system on this machine, no containers
+#   make bench           throughput figures (ingest, API)
+#   make fuzz            a bounded libFuzzer run of the query parser
+#   make test-compose    the docker-compose stack, brought up for real
+#   make test-k8s        the Kubernetes manifests on a real single-node cluster
+#
+# Sources are found by wildcard: a new module is a new .c file in its
+# directory, a new Lua script a new .lua file (embedded at build time as
+# `const char lua_<dir>_<name>[]`, see scripts/embed-lua.sh), a new test a new
+# tests/{unit,integration}/test_*.c or tests/e2e/*.sh.  Nobody edits this file
+# to add one.
+
+VERSION  := $(shell cat VERSION)
+CC       := gcc
+SANITIZE ?= 0
+
+ifeq ($(SANITIZE),1)
+BUILD    := build/asan
+BINDIR   := build/asan/bin
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD    := build/release
+BINDIR   := bin
+SANFLAGS :=
+endif
+
+PKGS     := hiredis libmongoc-1.0 libbson-1.0 libcjson
+ifneq ($(filter-out deps clean run test test-compose test-k8s bench fuzz,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell pkg-config --exists $(PKGS) && echo yes),yes)
+$(error missing build dependencies ($(PKGS) via pkg-config): run `make deps` first)
+endif
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS := -D_GNU_SOURCE -DTXAGG_VERSION='"$(VERSION)"' -Icommon -I$(BUILD)/gen $(PKG_CFLAGS)
+CFLAGS   := -std=c11 -Wall -Wextra -Werror -O2 -g -pthread -MMD -MP $(SANFLAGS)
+LDFLAGS  := -pthread $(SANFLAGS)
+LDLIBS   := $(PKG_LIBS) -lcivetweb -lcsv -lm
+
+SERVICES := importer aggregator persistor api
+.DEFAULT_GOAL := all
+
+# --- objects ------------------------------------------------------------------
+obj     = $(patsubst %.c,$(BUILD)/%.o,$(1))
+luaobj  = $(patsubst %.lua,$(BUILD)/gen/%.lua.o,$(1))
+
+COMMON_OBJ := $(call obj,$(wildcard common/*.c)) $(call luaobj,$(wildcard common/*.lua))
+LIBTXAGG   := $(BUILD)/libtxagg.a
+
+# Each service: main.o plus a static library of its modules, so the tests can
+# link the modules without main().
+define service_rules
+$(1)_MODS := $$(call obj,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))) $$(call luaobj,$$(wildcard $(1)/*.lua))
+$(BUILD)/lib$(1).a: $$($(1)_MODS)
+	@mkdir -p $$(@D)
+	$$(AR) rcs $$@ $$^
+$(BINDIR)/$(1): $(BUILD)/$(1)/main.o $(BUILD)/lib$(1).a $(LIBTXAGG)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+SERVICE_LIBS := $(foreach s,$(SERVICES),$(BUILD)/lib$(s).a)
+BINARIES     := $(foreach s,$(SERVICES),$(BINDIR)/$(s)) $(BINDIR)/txgen
+
+# --- tests --------------------------------------------------------------------
+TESTLIB_OBJ := $(call obj,$(wildcard tests/lib/*.c))
+TESTLIB     := $(BUILD)/libtestsupport.a
+TEST_SRC    := $(wildcard tests/unit/test_*.c tests/integration/test_*.c)
+TEST_BINS   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
+TOOL_SRC    := $(filter-out tests/tools/txgen.c,$(wildcard tests/tools/*.c))
+TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
+
+.PHONY: all build-tests test deps run bench fuzz test-compose test-k8s clean
+all: $(BINARIES)
+
+$(LIBTXAGG): $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(TESTLIB): $(TESTLIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+# A test links every service's module archive in one group: it pulls in only
+# the modules it calls, whichever service they belong to.
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(SERVICE_LIBS) $(LIBTXAGG)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) \
+	    -Wl,--start-group $(SERVICE_LIBS) $(LIBTXAGG) -Wl,--end-group $(LDLIBS) -lcmocka
+
+$(BINDIR)/txgen: $(BUILD)/tests/tools/txgen.o $(LIBTXAGG)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBTXAGG)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build-tests: all $(TEST_BINS) $(TOOL_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/%.lua.c: %.lua scripts/embed-lua.sh
+	@mkdir -p $(@D)
+	sh scripts/embed-lua.sh $< $@
+
+$(BUILD)/gen/%.lua.o: $(BUILD)/gen/%.lua.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- workflows ----------------------------------------------------------------
+deps:
+	bash scripts/deps.sh
+
+test:
+	@bash scripts/deps.sh --if-missing
+	@$(MAKE) --no-print-directory build-tests SANITIZE=$(SANITIZE)
+	@TXAGG_BIN=$(BINDIR) TXAGG_TESTBIN=$(BUILD) SANITIZE=$(SANITIZE) bash tests/run.sh $(T)
+
+run:
+	@bash scripts/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@bash scripts/run.sh
+
+bench:
+	@bash scripts/deps.sh --if-missing
+	@$(MAKE) --no-print-directory all
+	@bash scripts/bench.sh
+
+fuzz:
+	@bash scripts/fuzz.sh
+
+test-compose:
+	@bash deploy/test-compose.sh
+
+test-k8s:
+	@bash deploy/k8s/test-k8s.sh
+
+clean:
+	rm -rf build bin
