@@ -1,0 +1,24 @@
+/*
+ * cli — what every binary does before its loop: --help and --version, the
+ * configuration (exit 2 naming the bad variable), logging and signals.
+ */
+#ifndef TXAGG_CLI_H
+#define TXAGG_CLI_H
+
+#include "config.h"
+
+/*
+ * Handles --help / -h and --version / -V.  usage: the binary's own synopsis
+ * and flags (printed before the environment table).  Returns 1 when arg was
+ * one of them (the caller then exits 0), else 0.
+ */
+int cli_std_flag(const char *arg, const char *prog, unsigned bin, const char *usage);
+
+/* Print usage to stdout (for --help) or stderr (for a bad flag). */
+void cli_usage(FILE *out, const char *prog, unsigned bin, const char *usage);
+
+/* Load the configuration, start logging and signal handling.  0, or 2 after
+ * printing "prog: configuration error: VAR: ..." on stderr. */
+int cli_setup(const char *prog, unsigned bin, txagg_config *cfg);
+
+#endif

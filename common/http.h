@@ -1,0 +1,39 @@
+/*
+ * http — the small HTTP side of every worker, and response helpers shared
+ * with the API (both on civetweb).
+ *
+ * A worker (importer, aggregator, persistor) starts an http_listener on
+ * METRICS_HOST:METRICS_PORT with two threads, no keep-alive:
+ *   GET /health   200 {"status":"ok"}           liveness, no I/O
+ *   GET /ready    200 / 503 from ready_fn        readiness (state the loop keeps, no I/O)
+ *   GET /metrics  Prometheus text (metrics.h)
+ * Anything else is 404 JSON; a method other than GET/HEAD is 405.
+ */
+#ifndef TXAGG_HTTP_H
+#define TXAGG_HTTP_H
+
+#include <stddef.h>
+
+struct mg_connection;
+
+/* civetweb's mg_init_library, once per process. */
+void http_global_init(void);
+
+typedef struct http_listener http_listener;
+
+/* ready_fn(arg) returns 1 when ready; NULL means always ready.  On failure
+ * (port taken, bad address) returns NULL with err set. */
+http_listener *http_listener_start(const char *host, int port, int (*ready_fn)(void *), void *arg, char *err,
+                                   size_t errlen);
+void http_listener_stop(http_listener *l);
+
+/* Send a complete response with Content-Length (keep-alive safe).
+ * extra_headers: NULL or "Name: value\r\n" lines. */
+int http_reply(struct mg_connection *conn, int status, const char *ctype, const char *body, size_t len,
+               const char *extra_headers);
+/* {"detail": "..."} with status (the error shape of the API). */
+int http_reply_detail(struct mg_connection *conn, int status, const char *detail);
+/* 1 for GET, 2 for HEAD, 0 for anything else. */
+int http_method_is_get(struct mg_connection *conn);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * mongo — client setup; see mongo.h.
+ */
+#include "mongo.h"
+#include "log.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+static atomic_uint_fast64_t mongo_errors;
+static atomic_int mongo_inited;
+
+void mongo_count_error(void) { atomic_fetch_add(&mongo_errors, 1); }
+uint64_t mongo_error_total(void) { return atomic_load(&mongo_errors); }
+
+static void on_driver_log(mongoc_log_level_t level, const char *domain, const char *message, void *data)
+{
+    (void)data;
+    char q[600];
+    log_q(q, sizeof q, message);
+    if (level <= MONGOC_LOG_LEVEL_ERROR) {
+        log_error("mongoc", "domain=%s detail=%s", domain, q);
+    } else if (level == MONGOC_LOG_LEVEL_WARNING && !strstr(message, "endSessions")) {
+        log_warn("mongoc", "domain=%s detail=%s", domain, q);
+    } else if (level <= MONGOC_LOG_LEVEL_INFO) {
+        log_debug("mongoc", "domain=%s detail=%s", domain, q);
+    }
+}
+
+void mongo_global_init(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&mongo_inited, &expected, 1)) return;
+    mongoc_init();
+    mongoc_log_set_handler(on_driver_log, NULL);
+}
+
+void mongo_global_cleanup(void)
+{
+    int expected = 1;
+    if (atomic_compare_exchange_strong(&mongo_inited, &expected, 0)) mongoc_cleanup();
+}
+
+mongoc_uri_t *mongo_uri_build(const txagg_config *cfg, const char *appname, char *err, size_t errlen)
+{
+    bson_error_t e;
+    mongoc_uri_t *uri = mongoc_uri_new_with_error(cfg->mongodb_uri, &e);
+    if (!uri) {
+        snprintf(err, errlen, "MONGODB_URI: %s", e.message);
+        return NULL;
+    }
+    static const char *const timeouts[] = {MONGOC_URI_CONNECTTIMEOUTMS, MONGOC_URI_SOCKETTIMEOUTMS,
+                                           MONGOC_URI_SERVERSELECTIONTIMEOUTMS};
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++)
+        if (!mongoc_uri_has_option(uri, timeouts[i]))
+            mongoc_uri_set_option_as_int32(uri, timeouts[i], cfg->mongodb_timeout_ms);
+    if (appname && !mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
+        mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_APPNAME, appname);
+    return uri;
+}
+
+mongoc_client_pool_t *mongo_pool_new(const txagg_config *cfg, const char *appname, char *err, size_t errlen)
+{
+    mongoc_uri_t *uri = mongo_uri_build(cfg, appname, err, errlen);
+    if (!uri) return NULL;
+    bson_error_t e;
+    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &e);
+    mongoc_uri_destroy(uri);
+    if (!pool) {
+        snprintf(err, errlen, "MONGODB_URI: %s", e.message);
+        return NULL;
+    }
+    mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+    return pool;
+}
+
+mongoc_client_t *mongo_client_new(const txagg_config *cfg, const char *appname, char *err, size_t errlen)
+{
+    mongoc_uri_t *uri = mongo_uri_build(cfg, appname, err, errlen);
+    if (!uri) return NULL;
+    bson_error_t e;
+    mongoc_client_t *client = mongoc_client_new_from_uri_with_error(uri, &e);
+    mongoc_uri_destroy(uri);
+    if (!client) {
+        snprintf(err, errlen, "MONGODB_URI: %s", e.message);
+        return NULL;
+    }
+    mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+    return client;
+}
+
+int mongo_ping(mongoc_client_t *client, const txagg_config *cfg, char *err, size_t errlen)
+{
+    bson_t cmd = BSON_INITIALIZER;
+    bson_error_t e;
+    BSON_APPEND_INT32(&cmd, "ping", 1);
+    bool ok = mongoc_client_command_simple(client, cfg->mongodb_database, &cmd, NULL, NULL, &e);
+    bson_destroy(&cmd);
+    if (!ok) {
+        mongo_count_error();
+        snprintf(err, errlen, "%s", e.message);
+        return -1;
+    }
+    return 0;
+}
+
+int mongo_is_duplicate_key(const bson_error_t *e)
+{
+    return e->domain == MONGOC_ERROR_SERVER && e->code == 11000;
+}
+
+int mongo_ensure_index(mongoc_collection_t *coll, const char *field, int unique, char *err, size_t errlen)
+{
+    /* The createIndexes command: mongo-c-driver 1.23 has no index-model API. */
+    char name[128];
+    snprintf(name, sizeof name, "%s_1", field);
+    bson_t *cmd = BCON_NEW("createIndexes", BCON_UTF8(mongoc_collection_get_name(coll)), "indexes", "[", "{", "key",
+                           "{", field, BCON_INT32(1), "}", "name", BCON_UTF8(name), "unique",
+                           BCON_BOOL(unique != 0), "}", "]");
+    bson_error_t e;
+    bool ok = mongoc_collection_write_command_with_opts(coll, cmd, NULL, NULL, &e);
+    bson_destroy(cmd);
+    if (!ok) {
+        mongo_count_error();
+        snprintf(err, errlen, "createIndexes %s: %s", name, e.message);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * redis — connection lifecycle and scripts; see redis.h.
+ *
+ * Invariants: rc->c is either NULL or a context with no error, connected,
+ * authenticated and with both timeouts set; after any I/O error it is freed
+ * at once.  Backoff only grows while connection attempts fail.
+ */
+#include "redis.h"
+#include "log.h"
+#include "signals.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct rconn {
+    redisContext *c;
+    char host[256];
+    int port;
+    char user[128];
+    char pass[256];
+    char name[64];
+    int timeout_ms;
+    int64_t backoff_ms;
+    int64_t next_attempt_ms;
+    log_state state;
+    char err[256];
+};
+
+static atomic_uint_fast64_t redis_errors;
+static atomic_uint_fast64_t redis_reconnects;
+
+uint64_t rconn_error_total(void) { return atomic_load(&redis_errors); }
+uint64_t rconn_reconnect_total(void) { return atomic_load(&redis_reconnects); }
+
+rconn *rconn_new(const txagg_config *cfg, const char *client_name)
+{
+    rconn *rc = calloc(1, sizeof *rc);
+    if (!rc) return NULL;
+    snprintf(rc->host, sizeof rc->host, "%s", cfg->redis_host);
+    rc->port = cfg->redis_port;
+    snprintf(rc->user, sizeof rc->user, "%s", cfg->redis_username);
+    snprintf(rc->pass, sizeof rc->pass, "%s", cfg->redis_password);
+    snprintf(rc->name, sizeof rc->name, "%s", client_name ? client_name : "");
+    rc->timeout_ms = cfg->redis_timeout_ms;
+    rc->backoff_ms = BACKOFF_MIN_MS;
+    snprintf(rc->err, sizeof rc->err, "not connected");
+    return rc;
+}
+
+void rconn_free(rconn *rc)
+{
+    if (!rc) return;
+    if (rc->c) redisFree(rc->c);
+    free(rc);
+}
+
+int rconn_connected(const rconn *rc) { return rc->c != NULL; }
+const char *rconn_error(const rconn *rc) { return rc->err; }
+
+static void set_down(rconn *rc, const char *why)
+{
+    if (why != rc->err) snprintf(rc->err, sizeof rc->err, "%s", why);
+    char what[300];
+    snprintf(what, sizeof what, "redis %s:%d", rc->host, rc->port);
+    log_state_report(&rc->state, what, 0, rc->err);
+}
+
+void rconn_drop(rconn *rc)
+{
+    if (!rc->c) return;
+    atomic_fetch_add(&redis_errors, 1);
+    set_down(rc, rc->c->err ? rc->c->errstr : "connection dropped");
+    redisFree(rc->c);
+    rc->c = NULL;
+    rc->next_attempt_ms = 0; /* reconnect at once; back off only if that fails */
+}
+
+/* Run one setup command on a fresh context; 0 when it succeeded. */
+static int setup_cmd(rconn *rc, redisContext *c, const char *what, redisReply *r)
+{
+    if (!r) {
+        snprintf(rc->err, sizeof rc->err, "%s: %s", what, c->errstr);
+        return -1;
+    }
+    int bad = r->type == REDIS_REPLY_ERROR;
+    if (bad) snprintf(rc->err, sizeof rc->err, "%s: %s", what, r->str);
+    freeReplyObject(r);
+    return bad ? -1 : 0;
+}
+
+int rconn_ensure(rconn *rc)
+{
+    if (rc->c) return 0;
+    int64_t now = sig_now_ms();
+    if (now < rc->next_attempt_ms) return -1;
+
+    struct timeval tv = {rc->timeout_ms / 1000, (rc->timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(rc->host, rc->port, tv);
+    int ok = c && !c->err;
+    if (!ok) snprintf(rc->err, sizeof rc->err, "connect: %s", c ? c->errstr : "out of memory");
+    if (ok && redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(rc->err, sizeof rc->err, "set timeout: %s", c->errstr);
+        ok = 0;
+    }
+    if (ok) redisEnableKeepAlive(c);
+    if (ok && rc->pass[0]) {
+        redisReply *r = rc->user[0] ? redisCommand(c, "AUTH %s %s", rc->user, rc->pass)
+                                    : redisCommand(c, "AUTH %s", rc->pass);
+        ok = setup_cmd(rc, c, "AUTH", r) == 0;
+    }
+    if (ok && rc->name[0]) ok = setup_cmd(rc, c, "CLIENT SETNAME", redisCommand(c, "CLIENT SETNAME %s", rc->name)) == 0;
+    if (ok) { /* the server must answer, not just accept (a loading or paused server does not) */
+        ok = setup_cmd(rc, c, "PING", redisCommand(c, "PING")) == 0;
+    }
+    if (!ok) {
+        if (c) redisFree(c);
+        set_down(rc, rc->err);
+        rc->next_attempt_ms = now + rc->backoff_ms;
+        rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
+        return -1;
+    }
+    rc->c = c;
+    rc->backoff_ms = BACKOFF_MIN_MS;
+    if (rc->state.known) atomic_fetch_add(&redis_reconnects, 1);
+    char what[300];
+    snprintf(what, sizeof what, "redis %s:%d", rc->host, rc->port);
+    log_state_report(&rc->state, what, 1, NULL);
+    return 0;
+}
+
+int rconn_wait(rconn *rc)
+{
+    while (rconn_ensure(rc) != 0) {
+        int64_t wait = rc->next_attempt_ms - sig_now_ms();
+        if (sig_sleep_ms(wait > 0 ? wait : 1)) return -1;
+    }
+    return sig_stopping() ? -1 : 0;
+}
+
+redisContext *rconn_ctx(rconn *rc) { return rc->c; }
+
+redisReply *rconn_cmd(rconn *rc, const char *fmt, ...)
+{
+    if (rconn_ensure(rc) != 0) return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc->c, fmt, ap);
+    va_end(ap);
+    if (!r) rconn_drop(rc);
+    return r;
+}
+
+redisReply *rconn_cmd_argv(rconn *rc, int argc, const char **argv, const size_t *lens)
+{
+    if (rconn_ensure(rc) != 0) return NULL;
+    redisReply *r = redisCommandArgv(rc->c, argc, argv, lens);
+    if (!r) rconn_drop(rc);
+    return r;
+}
+
+int rreply_is_error(const redisReply *r, const char *prefix)
+{
+    if (!r || r->type != REDIS_REPLY_ERROR) return 0;
+    return !prefix || strncmp(r->str, prefix, strlen(prefix)) == 0;
+}
+
+int rscript_load(rconn *rc, rscript *s)
+{
+    redisReply *r = rconn_cmd(rc, "SCRIPT LOAD %s", s->src);
+    if (!r) return -1;
+    int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok) memcpy(s->sha, r->str, 41);
+    else log_error("script load failed", "script=%s err=%s", s->name, r->type == REDIS_REPLY_ERROR ? r->str : "?");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* argv for EVALSHA sha nkeys args...; returns malloc'd arrays. */
+static int build_evalsha(rscript *s, int nkeys, int argc, const char **argv, const size_t *lens,
+                         const char ***pv, size_t **pl, char *nk, size_t nksz)
+{
+    const char **v = malloc(sizeof *v * (size_t)(argc + 3));
+    size_t *l = malloc(sizeof *l * (size_t)(argc + 3));
+    if (!v || !l) {
+        free(v);
+        free(l);
+        return -1;
+    }
+    snprintf(nk, nksz, "%d", nkeys);
+    v[0] = "EVALSHA";
+    l[0] = 7;
+    v[1] = s->sha;
+    l[1] = 40;
+    v[2] = nk;
+    l[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        v[i + 3] = argv[i];
+        l[i + 3] = lens ? lens[i] : strlen(argv[i]);
+    }
+    *pv = v;
+    *pl = l;
+    return 0;
+}
+
+redisReply *rscript_run(rconn *rc, rscript *s, int nkeys, int argc, const char **argv, const size_t *lens)
+{
+    if (!s->sha[0] && rscript_load(rc, s) != 0) return NULL;
+    const char **v;
+    size_t *l;
+    char nk[16];
+    if (build_evalsha(s, nkeys, argc, argv, lens, &v, &l, nk, sizeof nk)) return NULL;
+    redisReply *r = rconn_cmd_argv(rc, argc + 3, v, l);
+    if (rreply_is_error(r, "NOSCRIPT")) {
+        /* Redis restarted or failed over: the script cache is empty. */
+        freeReplyObject(r);
+        r = NULL;
+        if (rscript_load(rc, s) == 0) r = rconn_cmd_argv(rc, argc + 3, v, l);
+    }
+    free(v);
+    free(l);
+    return r;
+}
+
+int rscript_append(rconn *rc, rscript *s, int nkeys, int argc, const char **argv, const size_t *lens)
+{
+    if (!rc->c || !s->sha[0]) return -1;
+    const char **v;
+    size_t *l;
+    char nk[16];
+    if (build_evalsha(s, nkeys, argc, argv, lens, &v, &l, nk, sizeof nk)) return -1;
+    int rv = redisAppendCommandArgv(rc->c, argc + 3, v, l) == REDIS_OK ? 0 : -1;
+    free(v);
+    free(l);
+    return rv;
+}

@@ -1,0 +1,81 @@
+/*
+ * redis — one Redis connection with timeouts, reconnect and capped backoff,
+ * and Lua scripts run by SHA with a NOSCRIPT fallback.
+ *
+ * hiredis 0.14 facts this module hides (DESIGN.md "Pitfalls"): a context is
+ * not thread-safe (one rconn per thread) and is unusable after an I/O error
+ * (we free it and connect anew); redisConnectWithTimeout sets only the connect
+ * timeout (we call redisSetTimeout on every new context).  Keep XREADGROUP
+ * BLOCK shorter than REDIS_TIMEOUT_MS.
+ *
+ * Outages: rconn_ensure() makes at most one connection attempt per backoff
+ * step (100 ms doubling to 5 s) and returns at once otherwise, so a request
+ * handler fails fast; rconn_wait() loops until connected or stopping, for
+ * workers.  The state is logged once per change (log_state_report).
+ */
+#ifndef TXAGG_REDIS_H
+#define TXAGG_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct rconn rconn;
+
+/* A connection description from the config; nothing is connected yet.
+ * client_name (may be NULL) is sent as CLIENT SETNAME. */
+rconn *rconn_new(const txagg_config *cfg, const char *client_name);
+void rconn_free(rconn *rc);
+
+/* 0 when connected (connecting now if the backoff allows), -1 otherwise. */
+int rconn_ensure(rconn *rc);
+/* Block until connected (0) or a stop is requested (-1). */
+int rconn_wait(rconn *rc);
+int rconn_connected(const rconn *rc);
+/* The last connection error, for logs and HTTP details. */
+const char *rconn_error(const rconn *rc);
+
+/*
+ * One command.  NULL on an I/O error or when not connected (the context is
+ * dropped and will be re-created); an error *reply* is returned as a reply.
+ * Free with freeReplyObject.
+ */
+redisReply *rconn_cmd(rconn *rc, const char *fmt, ...);
+redisReply *rconn_cmd_argv(rconn *rc, int argc, const char **argv, const size_t *lens);
+
+/*
+ * Pipelining: the live context (NULL when not connected).  Append with
+ * redisAppendCommand*, read with redisGetReply; on REDIS_ERR call
+ * rconn_drop() — the context must not be used again.
+ */
+redisContext *rconn_ctx(rconn *rc);
+void rconn_drop(rconn *rc);
+
+/* Process-wide count of Redis I/O errors and reconnects (for /metrics). */
+uint64_t rconn_error_total(void);
+uint64_t rconn_reconnect_total(void);
+
+/* 1 when r is an error reply whose text starts with prefix (NULL = any). */
+int rreply_is_error(const redisReply *r, const char *prefix);
+
+/*
+ * A Lua script embedded at build time (see scripts/embed-lua.sh).
+ *   static rscript apply = RSCRIPT_INIT("apply", lua_aggregator_apply);
+ */
+typedef struct rscript {
+    const char *name;
+    const char *src;
+    char sha[41];
+} rscript;
+#define RSCRIPT_INIT(name, src) {(name), (src), ""}
+
+/* SCRIPT LOAD (sets s->sha).  0 on success. */
+int rscript_load(rconn *rc, rscript *s);
+/* EVALSHA with numkeys = nkeys over argv[0..argc) (keys first); on NOSCRIPT
+ * loads the script again and retries once.  NULL on I/O error. */
+redisReply *rscript_run(rconn *rc, rscript *s, int nkeys, int argc, const char **argv, const size_t *lens);
+/* Append an EVALSHA to the pipeline (load the script first). */
+int rscript_append(rconn *rc, rscript *s, int nkeys, int argc, const char **argv, const size_t *lens);
+
+#endif
