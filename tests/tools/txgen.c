@@ -1,0 +1,3 @@
+/* txgen — placeholder until the ingestion issue lands. */
+#include <stdio.h>
+int main(void) { fputs("txgen: not implemented yet\n", stderr); return 1; }
