@@ -1,0 +1,90 @@
+/* Logging quotes free text and reports dependency state once per change;
+ * metrics render valid Prometheus text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+static void test_log_q_escapes_quotes_and_newlines(void **st)
+{
+    (void)st;
+    char b[64];
+    assert_string_equal(log_q(b, sizeof b, "a \"b\"\nc\\"), "\"a \\\"b\\\"\\nc\\\\\"");
+    assert_string_equal(log_q(b, 6, "abcdefgh"), "\"ab\"");
+}
+
+static void test_dependency_state_is_reported_once_per_change(void **st)
+{
+    (void)st;
+    log_init("test", LOG_LVL_ERROR + 1); /* invalid: keeps the previous level */
+    log_set_level(LOG_LVL_ERROR);
+    log_state s = {0};
+    assert_int_equal(log_state_report(&s, "redis", 0, "refused"), 1);
+    assert_int_equal(log_state_report(&s, "redis", 0, "refused"), 0);
+    assert_int_equal(log_state_report(&s, "redis", 0, "timeout"), 0);
+    assert_int_equal(log_state_report(&s, "redis", 1, NULL), 1);
+    assert_int_equal(log_state_report(&s, "redis", 1, NULL), 0);
+}
+
+static void test_level_names_parse_case_insensitively(void **st)
+{
+    (void)st;
+    assert_int_equal(log_level_parse("warn"), LOG_LVL_WARNING);
+    assert_int_equal(log_level_parse("Error"), LOG_LVL_ERROR);
+    assert_int_equal(log_level_parse("trace"), -1);
+}
+
+static uint64_t forty_two(void) { return 42; }
+
+static void test_metrics_render_families_once_and_cumulative_buckets(void **st)
+{
+    (void)st;
+    metric *a = metrics_counter("t_requests_total", "Requests", "route=\"/a\"");
+    metric *b = metrics_counter("t_requests_total", "Requests", "route=\"/b\"");
+    assert_ptr_equal(a, metrics_counter("t_requests_total", "Requests", "route=\"/a\""));
+    metrics_inc(a);
+    metrics_add(b, 5);
+    metric *g = metrics_gauge("t_lag", "Lag", NULL);
+    metrics_set(g, -3);
+    int64_t bounds[] = {1000, 5000};
+    metric *h = metrics_histogram("t_latency_seconds", "Latency", NULL, bounds, 2);
+    metrics_observe_us(h, 500);
+    metrics_observe_us(h, 2500);
+    metrics_observe_us(h, 2500000);
+    metrics_counter_fn("t_fn_total", "From a function", NULL, forty_two);
+
+    char *text = metrics_render(NULL);
+    assert_non_null(text);
+    const char *first = strstr(text, "# TYPE t_requests_total counter");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "# TYPE t_requests_total counter"));
+    assert_non_null(strstr(text, "t_requests_total{route=\"/a\"} 1\n"));
+    assert_non_null(strstr(text, "t_requests_total{route=\"/b\"} 5\n"));
+    assert_non_null(strstr(text, "t_lag -3\n"));
+    assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"0.001\"} 1\n"));
+    assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"0.005\"} 2\n"));
+    assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(text, "t_latency_seconds_sum 2.503\n"));
+    assert_non_null(strstr(text, "t_latency_seconds_count 3\n"));
+    assert_non_null(strstr(text, "t_fn_total 42\n"));
+    assert_non_null(strstr(text, "txagg_build_info{version=\""));
+    assert_non_null(strstr(text, "process_resident_memory_bytes "));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_q_escapes_quotes_and_newlines),
+        cmocka_unit_test(test_dependency_state_is_reported_once_per_change),
+        cmocka_unit_test(test_level_names_parse_case_insensitively),
+        cmocka_unit_test(test_metrics_render_families_once_and_cumulative_buckets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
