@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# deps.sh — install what txagg needs on a fresh Debian bookworm machine.
+#
+#   scripts/deps.sh               install everything missing, saying what it does
+#   scripts/deps.sh --if-missing  the same, silent when nothing is missing (make test/run/bench)
+#   scripts/deps.sh --check       only report; exit 1 when something is missing
+#   scripts/deps.sh --with fuzz   also clang + libFuzzer (make fuzz)
+#
+# Installs as root (or through sudo), without prompts: build tools, pkg-config,
+# the five libraries' -dev packages (hiredis, mongo-c-driver, civetweb, cJSON,
+# libcsv), cmocka, redis-server/redis-tools, curl, wrk, python3 (test oracles);
+# and a MongoDB-wire server: `mongod` if one is on PATH, otherwise FerretDB
+# v1.24.2 built from the Go module proxy into the cache directory
+# ($TXAGG_CACHE, default ~/.cache/txagg).  `go install …@v1.24.2` does not work
+# here (the proxy refuses version listing; a build without
+# build/version/version.txt panics at start), so it is built the way that
+# does: `go mod download` in a scratch module, copy the module out of the
+# module cache, write the version file, `go build`.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib/common.sh
+. "$here/lib/common.sh"
+
+mode=install
+with=()
+while [ $# -gt 0 ]; do
+    case $1 in
+    --if-missing) mode=if-missing ;;
+    --check) mode=check ;;
+    --with) with+=("$2"); shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "deps.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+say() { [ "$mode" = if-missing ] && [ "${said:-0}" = 0 ] && { said=1; echo "deps: something is missing; installing"; }; echo "deps: $*"; }
+
+apt_pkgs=(build-essential pkg-config libhiredis-dev libmongoc-dev libbson-dev libcivetweb-dev
+    libcjson-dev libcsv-dev libcmocka-dev redis-server redis-tools curl wrk python3 ca-certificates procps)
+for w in "${with[@]}"; do
+    case $w in
+    fuzz) apt_pkgs+=(clang libclang-rt-14-dev) ;;
+    *) echo "deps.sh: unknown --with $w" >&2; exit 2 ;;
+    esac
+done
+
+missing_pkgs=()
+for p in "${apt_pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing_pkgs+=("$p")
+    fi
+done
+
+need_ferretdb=0
+if ! command -v mongod >/dev/null 2>&1 && [ ! -x "$(txagg_ferretdb_bin)" ]; then need_ferretdb=1; fi
+
+if [ ${#missing_pkgs[@]} -eq 0 ] && [ $need_ferretdb = 0 ]; then
+    [ "$mode" = if-missing ] || echo "deps: everything is installed (MongoDB-wire server: $(txagg_mongo_server))"
+    exit 0
+fi
+
+if [ "$mode" = check ]; then
+    [ ${#missing_pkgs[@]} -gt 0 ] && echo "deps: missing Debian packages: ${missing_pkgs[*]}"
+    [ $need_ferretdb = 1 ] && echo "deps: missing MongoDB-wire server (no mongod on PATH, no $(txagg_ferretdb_bin))"
+    exit 1
+fi
+
+sudo=
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo="sudo -n"
+    elif [ ${#missing_pkgs[@]} -gt 0 ]; then
+        echo "deps: missing Debian packages: ${missing_pkgs[*]}" >&2
+        echo "deps: not root and no password-less sudo; as root run:" >&2
+        echo "        apt-get update && apt-get install -y ${missing_pkgs[*]}" >&2
+        exit 1
+    fi
+fi
+
+if [ ${#missing_pkgs[@]} -gt 0 ]; then
+    say "apt-get install ${missing_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # The package lists may be stale or absent on a fresh machine.
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}"
+    # Debian's package starts a system redis-server where an init system runs;
+    # txagg never uses it (every test and `make run` start their own).
+fi
+
+if [ $need_ferretdb = 1 ]; then
+    go=$(txagg_go) || {
+        echo "deps: no mongod on PATH and no Go toolchain to build FerretDB $TXAGG_FERRETDB_VERSION." >&2
+        echo "deps: install Go (https://go.dev/dl/, unpacked at /usr/local/go) or MongoDB (mongod), then rerun." >&2
+        exit 1
+    }
+    dest=$(txagg_ferretdb_bin)
+    say "building FerretDB $TXAGG_FERRETDB_VERSION with $($go version | cut -d' ' -f3) into $dest (about a minute the first time)"
+    work=$(mktemp -d)
+    trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+    (
+        cd "$work"
+        "$go" mod init txagg-ferretdb-scratch >/dev/null 2>&1
+        moddir=$(GOFLAGS=-mod=mod "$go" mod download -json github.com/FerretDB/FerretDB@"$TXAGG_FERRETDB_VERSION" |
+            sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+        [ -d "$moddir" ] || { echo "deps: go mod download gave no module directory" >&2; exit 1; }
+        cp -r "$moddir" src
+        chmod -R u+w src
+        echo "$TXAGG_FERRETDB_VERSION" >src/build/version/version.txt
+        cd src
+        mkdir -p "$(dirname "$dest")"
+        CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$go" build -trimpath -ldflags='-s -w' -o "$dest.tmp" ./cmd/ferretdb
+        mv "$dest.tmp" "$dest"
+    )
+    "$dest" --version | head -1 | sed 's/^/deps: built /'
+fi
+echo "deps: done (MongoDB-wire server: $(txagg_mongo_server))"
