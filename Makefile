@@ -13,9 +13,10 @@
 #
 # Sources are found by wildcard: a new module is a new .c file in its
 # directory, a new Lua script a new .lua file (embedded at build time as
-# `const char lua_<dir>_<name>[]`, see scripts/embed-lua.sh), a new test a new
-# tests/{unit,integration}/test_*.c or tests/e2e/*.sh.  Nobody edits this file
-# to add one.
+# `const char lua_<dir>_<name>[]`, see scripts/embed.sh), a new test a new
+# tests/{unit,integration}/test_*.c or tests/e2e/*.sh, a static file served by
+# a binary a file under <dir>/assets/ (embedded as `const char
+# asset_<dir>_<name_ext>[]`).  Nobody edits this file to add one.
 
 VERSION  := $(shell cat VERSION)
 CC       := gcc
@@ -51,6 +52,7 @@ SERVICES := importer aggregator persistor api
 # --- objects ------------------------------------------------------------------
 obj     = $(patsubst %.c,$(BUILD)/%.o,$(1))
 luaobj  = $(patsubst %.lua,$(BUILD)/gen/%.lua.o,$(1))
+assetobj = $(patsubst %,$(BUILD)/gen/%.o,$(1))
 
 COMMON_OBJ := $(call obj,$(wildcard common/*.c)) $(call luaobj,$(wildcard common/*.lua))
 LIBTXAGG   := $(BUILD)/libtxagg.a
@@ -58,10 +60,14 @@ LIBTXAGG   := $(BUILD)/libtxagg.a
 # Each service: main.o plus a static library of its modules, so the tests can
 # link the modules without main().
 define service_rules
-$(1)_MODS := $$(call obj,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))) $$(call luaobj,$$(wildcard $(1)/*.lua))
-$(BUILD)/lib$(1).a: $$($(1)_MODS)
+$(1)_MODS := $$(call obj,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))) $$(call luaobj,$$(wildcard $(1)/*.lua)) \
+    $$(call assetobj,$$(wildcard $(1)/assets/*))
+$(BUILD)/lib$(1).a: $$($(1)_MODS) $(BUILD)/lib$(1).objs
+	rm -f $$@
+	$$(AR) rcs $$@ $$($(1)_MODS)
+$(BUILD)/lib$(1).objs: FORCE
 	@mkdir -p $$(@D)
-	$$(AR) rcs $$@ $$^
+	@echo '$$($(1)_MODS)' | cmp -s - $$@ || echo '$$($(1)_MODS)' > $$@
 $(BINDIR)/$(1): $(BUILD)/$(1)/main.o $(BUILD)/lib$(1).a $(LIBTXAGG)
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
@@ -79,12 +85,18 @@ TEST_BINS   := $(patsubst %.c,$(BUILD)/%,$(TEST_SRC))
 TOOL_SRC    := $(filter-out tests/tools/txgen.c,$(wildcard tests/tools/*.c))
 TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
-.PHONY: all build-tests test deps run bench fuzz test-compose test-k8s clean
+.PHONY: all build-tests test deps run bench fuzz test-compose test-k8s clean FORCE
 all: $(BINARIES)
 
-$(LIBTXAGG): $(COMMON_OBJ)
+# An archive is rebuilt from scratch whenever its member list changes (the
+# .objs file), so a deleted source never lingers in a binary.
+$(LIBTXAGG): $(COMMON_OBJ) $(BUILD)/libtxagg.objs
+	rm -f $@
+	$(AR) rcs $@ $(COMMON_OBJ)
+$(BUILD)/libtxagg.objs: FORCE
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@echo '$(COMMON_OBJ)' | cmp -s - $@ || echo '$(COMMON_OBJ)' > $@
+FORCE:
 
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(@D)
@@ -111,11 +123,18 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/gen/%.lua.c: %.lua scripts/embed-lua.sh
+$(BUILD)/gen/%.lua.c: %.lua scripts/embed.sh
 	@mkdir -p $(@D)
-	sh scripts/embed-lua.sh $< $@
+	sh scripts/embed.sh $< $@
 
 $(BUILD)/gen/%.lua.o: $(BUILD)/gen/%.lua.c
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/%.c: % scripts/embed.sh
+	@mkdir -p $(@D)
+	sh scripts/embed.sh $< $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
