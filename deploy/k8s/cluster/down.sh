@@ -30,17 +30,21 @@ problem() { k8s_log "NOT UNDONE: $*"; problems=$((problems + 1)); }
 state() { sed -n "s/^$1=//p" "$K8S_STATE" | tail -1; }
 pid_of() { state "pid_${1//-/_}"; }
 is_alive() { local p; p=$(pid_of "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
-stop() { # NAME [SECONDS]
-    local pid i secs=${2:-15}
-    pid=$(pid_of "$1")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < secs * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
+stop() { # NAME… — SIGTERM to each, wait up to 15 s for all, then SIGKILL
+    local n pid pids=() i
+    for n in "$@"; do
+        pid=$(pid_of "$n")
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+    done
+    for ((i = 0; i < 150; i++)); do
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=; done
+        [ -z "${pid:-}" ] && return 0
         sleep 0.1
     done
-    k8s_log "$1 (pid $pid) ignored SIGTERM for ${secs}s: SIGKILL"
-    kill -KILL "$pid" 2>/dev/null
+    for pid in "${pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null && { k8s_log "pid $pid ignored SIGTERM for 15 s: SIGKILL"; kill -KILL "$pid"; }
+    done
     sleep 0.2
 }
 
@@ -58,7 +62,10 @@ if is_alive kube-apiserver && is_alive kubelet; then
 fi
 
 # --- 2. the components, by PID ----------------------------------------------------
-for c in kubelet kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$c"; done
+# The kubelet first (nothing restarts a container after it), etcd last.
+stop kubelet
+stop kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver
+stop etcd
 
 # --- 3. our containerd: what is left in it, then itself and its shims ------------
 if is_alive containerd; then
@@ -71,15 +78,14 @@ if is_alive containerd; then
     stop containerd
 fi
 # The shims outlive containerd; they are ours when their -address is our socket.
-our_procs() { # PIDs whose command line names our run dir
-    local d
-    for d in /proc/[0-9]*; do
-        tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qF "$K8S_RUN/" && echo "${d#/proc/}"
+our_procs() { # PIDs whose command line names our run dir (not the grep itself)
+    local p
+    for p in $(grep -lasF -- "$K8S_RUN/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+        [ "$p" != $$ ] && [ -d "/proc/$p" ] && echo "$p"
     done
 }
 for pid in $(our_procs); do
-    [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
-    grep -qF -- "-address" "/proc/$pid/cmdline" 2>/dev/null || continue
+    grep -qaF -- "-address" "/proc/$pid/cmdline" 2>/dev/null || continue
     k8s_log "stopping containerd shim pid $pid"
     kill -TERM "$pid" 2>/dev/null
 done
@@ -95,8 +101,7 @@ if ! grep -q . "$K8S_RUN/audit/cgroups.present" 2>/dev/null; then
     done
 fi
 for pid in $(our_procs); do
-    [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
-    grep -qF -- "-address" "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+    grep -qaF -- "-address" "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
 done
 
 # --- 4. mounts under the run dir, network namespaces -------------------------------
@@ -177,7 +182,12 @@ diffs() { # NAME NOW-FILE
 now=$K8S_RUN/audit/now
 mkdir -p "$now"
 if [ -f "$K8S_RUN/audit/iptables.before" ]; then
-    iptables-save 2>/dev/null | grep -v '^[#:]' | sort >"$now/iptables"
+    # Docker adds and removes rules for other engineers' networks meanwhile:
+    # compare the rules a cluster could have made (our bridge, KUBE-*, CNI-*).
+    ours='txaggbr0|KUBE-|CNI-'
+    iptables-save 2>/dev/null | grep -v '^[#:]' | grep -E "$ours" | sort >"$now/iptables"
+    grep -E "$ours" "$K8S_RUN/audit/iptables.before" >"$now/iptables.before" || :
+    mv "$now/iptables.before" "$K8S_RUN/audit/iptables.before"
     diffs iptables "$now/iptables" || problem "iptables rules changed"
 fi
 if [ -f "$K8S_RUN/audit/nft.before" ]; then
@@ -197,7 +207,7 @@ if [ -f "$K8S_RUN/audit/sysctl-all.before" ]; then
         grep -vE '^net\.ipv[46]\.(conf|neigh)\.' | sort >"$now/sysctl-all"
     diffs sysctl-all "$now/sysctl-all" || k8s_log "note: the sysctls above changed while the cluster ran (not restored unless listed in lib.sh K8S_SYSCTLS)"
 fi
-left=$(our_procs | grep -vx "$$" | grep -vx "$BASHPID" || :)
+left=$(our_procs || :)
 [ -z "$left" ] || problem "processes still naming $K8S_RUN: $left"
 
 rm -rf --one-file-system "$K8S_RUN" || problem "run dir $K8S_RUN"

@@ -75,7 +75,7 @@ K8S_SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_o
 # Host paths the kubelet or the CNI libraries write whatever their root dir
 # is; down.sh removes those that did not exist before up.sh.
 K8S_HOST_PATHS=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /etc/cni /opt/cni
-    /run/containerd /var/run/netns /etc/kubernetes)
+    /run/containerd /var/run/netns /etc/kubernetes /usr/libexec/kubernetes)
 
 k8s_log() { echo "k8s: $*" >&2; }
 k8s_die() { echo "k8s: error: $*" >&2; exit 1; }

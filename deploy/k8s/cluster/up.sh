@@ -253,7 +253,8 @@ start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --bind-address=127.0.0.1 --secure-port="$K8S_KCM_PORT" --leader-elect=false \
     --use-service-account-credentials=true --service-account-private-key-file="$pki/sa.key" \
     --root-ca-file="$pki/ca.crt" --cluster-name=txagg-k8s --service-cluster-ip-range="$K8S_SERVICE_CIDR" \
-    --allocate-node-cidrs=false --profiling=false
+    --allocate-node-cidrs=false --profiling=false \
+    --flex-volume-plugin-dir="$K8S_RUN/kcm-volume-plugins"
 start kube-scheduler "$K8S_BIN/kube-scheduler" \
     --kubeconfig="$K8S_RUN/kubeconfig/kube-scheduler.conf" \
     --authentication-kubeconfig="$K8S_RUN/kubeconfig/kube-scheduler.conf" \
@@ -266,8 +267,7 @@ version = 2
 root = "$K8S_RUN/containerd/root"
 state = "$K8S_RUN/containerd/state"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.runtime.v1.linux"]
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
 
 [grpc]
   address = "$K8S_RUN/containerd.sock"
@@ -280,6 +280,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 [plugins."io.containerd.internal.v1.opt"]
   path = "$K8S_RUN/containerd/opt"
+[plugins."io.containerd.runtime.v1.linux"]
+  runtime_root = "$K8S_RUN/containerd/runc-v1"
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$K8S_PAUSE_IMAGE"
