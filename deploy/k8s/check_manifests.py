@@ -16,6 +16,7 @@ import json
 import sys
 
 CORES = 2000  # millicores of the node
+CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "StorageClass"}
 
 
 def items(path):
@@ -58,6 +59,9 @@ def check_self(objs, version):
                        ("PodDisruptionBudget", "aggregator"), ("PodDisruptionBudget", "persistor"),
                        ("PodDisruptionBudget", "api")]:
         report(len(find(objs, kind, name)) == 1, f"self-contained has {kind} {name}")
+    stray = [f"{o['kind']}/{o['metadata']['name']}" for o in objs
+             if o["kind"] not in CLUSTER_SCOPED and o["metadata"].get("namespace") != "txagg"]
+    report(not stray, "self-contained: every namespaced object is in the namespace txagg", ", ".join(stray))
     report(len(find(objs, "ConfigMap")) == 1 and len(find(objs, "Secret")) == 1, "self-contained has one ConfigMap and one Secret")
     for name in ("aggregator", "api"):
         h = find(objs, "HorizontalPodAutoscaler", name)
@@ -167,6 +171,9 @@ def check_test(self_objs, test_objs):
 
 
 def check_external(ext_objs):
+    stray = [f"{o['kind']}/{o['metadata']['name']}" for o in ext_objs
+             if o["kind"] not in CLUSTER_SCOPED and o["metadata"].get("namespace") != "txagg"]
+    report(not stray, "external: every namespaced object is in the namespace txagg", ", ".join(stray))
     report(not find(ext_objs, "StatefulSet"), "external overlay runs no database in the cluster")
     sec = find(ext_objs, "Secret")
     data = {k: base64.b64decode(v).decode() for k, v in (sec[0].get("data", {}) if sec else {}).items()}

@@ -13,7 +13,7 @@
 # unmount everything under the run dir; remove leftover cni-* network
 # namespaces created meanwhile, nft tables ip/ip6 kube-proxy, the bridge, the
 # iptables rule, the kubepods cgroups; restore the recorded sysctls; remove
-# the host paths the kubelet created; then compare iptables, nftables, links,
+# the host paths the kubelet created; then compare iptables, nftables,
 # sysctls and mounts with the snapshot taken before, print any difference,
 # and remove the run dir.  Never flushes a table, never kills by name.
 set -uo pipefail
@@ -130,6 +130,12 @@ if [ -n "$(state nft_tables)" ]; then
     done
 fi
 if [ -n "$(state created_bridge)" ] && ip link show "$K8S_BRIDGE" >/dev/null 2>&1; then
+    # A pod's host-side veth goes with its network namespace; any still on
+    # our bridge is ours.
+    for l in $(ip -o link show master "$K8S_BRIDGE" 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//'); do
+        k8s_log "removing leftover pod link $l"
+        ip link delete "$l" 2>/dev/null
+    done
     ip link delete "$K8S_BRIDGE" || problem "bridge $K8S_BRIDGE"
 fi
 chain=$(state iptables_rule_chain)
@@ -194,14 +200,7 @@ if [ -f "$K8S_RUN/audit/nft.before" ]; then
     nft list tables 2>/dev/null | sort >"$now/nft"
     diffs nft "$now/nft" || problem "nftables tables changed"
 fi
-if [ -f "$K8S_RUN/audit/links.before" ]; then
-    ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort >"$now/links"
-    # Other engineers' containers come and go: only our names matter.
-    grep -E "^($K8S_BRIDGE|veth)" "$now/links" >"$now/links.ours" || :
-    grep -E "^($K8S_BRIDGE|veth)" "$K8S_RUN/audit/links.before" >"$now/links.ours.before" || :
-    diff -q "$now/links.ours.before" "$now/links.ours" >/dev/null ||
-        k8s_log "note: veth/bridge links differ from before (Docker containers of others?): $(diff "$now/links.ours.before" "$now/links.ours" | grep '^[<>]' | tr '\n' ' ')"
-fi
+! ip link show "$K8S_BRIDGE" >/dev/null 2>&1 || problem "bridge $K8S_BRIDGE still exists"
 if [ -f "$K8S_RUN/audit/sysctl-all.before" ]; then
     sysctl -a 2>/dev/null | grep -vE '^(fs\.(dentry|inode|file-nr|quota)|kernel\.(random|ns_last_pid|pty\.nr|sched_domain)|net\.netfilter\.nf_conntrack_count|vm\.(stat|nr_)|dev\.)' |
         grep -vE '^net\.ipv[46]\.(conf|neigh)\.' | sort >"$now/sysctl-all"

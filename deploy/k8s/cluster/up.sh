@@ -69,7 +69,6 @@ touch "$K8S_RUN/audit/paths.absent" "$K8S_RUN/audit/cgroups.present"
 ls /var/run/netns 2>/dev/null >"$K8S_RUN/audit/netns.before" || :
 iptables-save 2>/dev/null | grep -v '^[#:]' | sort >"$K8S_RUN/audit/iptables.before" || :
 nft list tables 2>/dev/null | sort >"$K8S_RUN/audit/nft.before" || :
-ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort >"$K8S_RUN/audit/links.before"
 sysctl -a 2>/dev/null | grep -vE '^(fs\.(dentry|inode|file-nr|quota)|kernel\.(random|ns_last_pid|pty\.nr|sched_domain)|net\.netfilter\.nf_conntrack_count|vm\.(stat|nr_)|dev\.)' |
     grep -vE '^net\.ipv[46]\.(conf|neigh)\.' | sort >"$K8S_RUN/audit/sysctl-all.before" || :
 
