@@ -54,6 +54,7 @@ RUN_TAG=txagg-k8s-test:$$
 IMAGE_TAG=
 CLUSTER_UP=0
 TORN_DOWN=0
+SAMPLER=
 rm -rf "$ART" && mkdir -p "$ART"
 
 secs_since() { local ms=$(($(k8s_now_ms) - $1)); printf '%d.%d' $((ms / 1000)) $(((ms % 1000) / 100)); }
@@ -80,6 +81,7 @@ collect() {
 teardown() {
     [ "$TORN_DOWN" = 1 ] && return 0
     TORN_DOWN=1
+    [ -z "$SAMPLER" ] || { kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null; }
     local t rc
     if [ "${TXAGG_K8S_KEEP:-0}" = 1 ] && [ "$CLUSTER_UP" = 1 ]; then
         echo "# TXAGG_K8S_KEEP=1: cluster left up; KUBECONFIG=$K8S_RUN/kubeconfig/admin.conf; tear down with deploy/k8s/cluster/down.sh"
@@ -341,6 +343,27 @@ fi
 
 # --- 5. a second import; an aggregator pod deleted in the middle; scale to 3 -------
 redis_cli() { kn exec redis-0 -- redis-cli "$@" 2>/dev/null; }
+# container_id POD CONTAINER — the running container's id in the node's containerd.
+container_id() {
+    local id
+    for id in $(k8s_ctr containers ls -q "labels.\"io.kubernetes.pod.name\"==$1,labels.\"io.kubernetes.container.name\"==$2" 2>/dev/null); do
+        k8s_ctr tasks ls 2>/dev/null | awk -v id="$id" '$1 == id && $3 == "RUNNING" {found = 1} END {exit !found}' && echo "$id" && return 0
+    done
+    return 1
+}
+# task_pid ID — the host PID of a running container's process.
+task_pid() { k8s_ctr tasks ls 2>/dev/null | awk -v id="$1" '$1 == id {print $2}'; }
+# rss_peak_sampler POD CONTAINER FILE — in the background: the container's
+# peak RSS (VmHWM, kB) written to FILE until the process ends.
+rss_peak_sampler() {
+    local id="" pid="" hwm i
+    for ((i = 0; i < 600; i++)); do id=$(container_id "$1" "$2") && break; sleep 0.1; done
+    pid=$(task_pid "$id")
+    while [ -n "$pid" ] && hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ]; do
+        echo "$hwm" >"$3"
+        sleep 0.2
+    done
+}
 # group_field NAME — a field of XINFO GROUPS transactions (group aggregators).
 group_field() { redis_cli XINFO GROUPS transactions | awk -v f="$1" 'prev == f {print; exit} {prev = $0}'; }
 if ! make --no-print-directory -s bin/txgen >"$SCRATCH/txgen-build.log" 2>&1 ||
@@ -366,6 +389,10 @@ EOF
     t=$(k8s_now_ms)
     kn apply -f "$SCRATCH/job2.json" >/dev/null
     ok "second importer Job started ($ROWS generated rows over $DAYS days)"
+    sleep 0.5
+    ipod=$(kn get pods -l job-name=importer-generated -o jsonpath='{.items[0].metadata.name}' 2>/dev/null)
+    rss_peak_sampler "$ipod" importer "$SCRATCH/importer.hwm" &
+    SAMPLER=$!
     # In the middle: once a tenth of the rows has been read by the group.
     victim= importer_state=
     for ((i = 0; i < 600; i++)); do
@@ -375,8 +402,15 @@ EOF
     done
     importer_state=$(kn get pods -l job-name=importer-generated -o jsonpath='{.items[0].status.phase}' 2>/dev/null)
     victim=$(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
+    # A crash, not a polite stop: SIGKILL the aggregator through the node's
+    # containerd, then delete its pod, so the entries it held stay pending
+    # under a consumer that never returns (the others claim them after
+    # CLAIM_IDLE_MS).
+    vid=$(container_id "$victim" aggregator)
+    [ -n "$vid" ] && k8s_ctr tasks kill -s SIGKILL "$vid" >/dev/null 2>&1
     kn delete pod "$victim" --grace-period=0 --force >/dev/null 2>&1
-    ok "aggregator pod $victim deleted (no grace) after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read; the importer pod was ${importer_state:-?}"
+    held=$(redis_cli XINFO CONSUMERS transactions aggregators | awk -v c="$victim-1" 'prev == "name" {n = $0} prev == "pending" && n == c {print; exit} {prev = $0}')
+    ok "aggregator $victim killed (SIGKILL${vid:+, container ${vid:0:12}}) and its pod deleted after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read, holding ${held:-0} pending entries; the importer pod was ${importer_state:-?}"
     kn scale deploy/aggregator --replicas=3 >/dev/null
     if kn rollout status deploy/aggregator --timeout=180s >/dev/null 2>&1 &&
         [ "$(kn get deploy aggregator -o jsonpath='{.status.availableReplicas}')" = 3 ]; then
@@ -402,6 +436,7 @@ EOF
     like "$(redis_cli CONFIG GET appendonly | tr '\n' ' ')" 'appendonly yes' "the running Redis has AOF on"
 
     # RSS of each service container (its PID 1 is the service binary).
+    [ -s "$SCRATCH/importer.hwm" ] && figure "RSS importer ($ipod): $(awk '{printf "%.1f MB peak", $1/1024}' "$SCRATCH/importer.hwm")"
     for id in $(k8s_ctr tasks ls -q 2>/dev/null); do
         info=$(k8s_ctr containers info "$id" 2>/dev/null) || continue
         kind=$(echo "$info" | python3 -c 'import json,sys; l=json.load(sys.stdin)["Labels"]; print(l.get("io.cri-containerd.kind",""), l.get("io.kubernetes.pod.name",""), l.get("io.kubernetes.container.name",""))')
