@@ -121,9 +121,11 @@ IMAGE="docker.io/library/txagg:$tag"
 
 # --- 2. the cluster ----------------------------------------------------------------
 t=$(k8s_now_ms)
+cached=built
+k8s_binaries_present && cached="cache hit"
 if bash deploy/k8s/cluster/build.sh 2>&1 | sed 's/^/# /'; [ "${PIPESTATUS[0]}" = 0 ]; then
     ok "the cluster binaries are built (cache $K8S_CACHE)"
-    figure "cluster binaries build.sh $(secs_since "$t") s ($(k8s_binaries_present && echo cached or built))"
+    figure "cluster binaries: build.sh $(secs_since "$t") s ($cached)"
 else
     bail_out "cluster binaries could not be built (deploy/k8s/cluster/build.sh)"
 fi
