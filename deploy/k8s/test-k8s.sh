@@ -185,7 +185,12 @@ else
 fi
 is "$(kc -n txagg-smoke get deploy smoke -o jsonpath='{.status.availableReplicas}')" 2 "both smoke replicas are available"
 smoke_ip=$(kc -n txagg-smoke get svc smoke -o jsonpath='{.spec.clusterIP}')
-is "$(curl -sS -m 5 "http://$smoke_ip/" 2>&1)" ok "the smoke Service answers on its ClusterIP $smoke_ip (kube-proxy nftables)"
+# kube-proxy programs a new Service within its sync period: poll, then judge.
+for ((i = 0; i < 60; i++)); do
+    got=$(curl -sS -m 5 "http://$smoke_ip/" 2>&1) && [ "$got" = ok ] && break
+    sleep 0.5
+done
+is "$got" ok "the smoke Service answers on its ClusterIP $smoke_ip (kube-proxy nftables)"
 dns=$(python3 - "$K8S_NODE_IP" <<'EOF'
 import socket, struct, sys
 q = b"".join(bytes([len(p)]) + p.encode() for p in "smoke.txagg-smoke.svc.cluster.local".split(".")) + b"\0"
