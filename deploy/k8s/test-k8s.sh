@@ -409,14 +409,28 @@ EOF
     done
     importer_state=$(kn get pods -l job-name=importer-generated -o jsonpath='{.items[0].status.phase}' 2>/dev/null)
     victim=$(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
-    # A crash, not a polite stop: SIGKILL the aggregator through the node's
-    # containerd, then delete its pod, so the entries it held stay pending
-    # under a consumer that never returns (the others claim them after
-    # CLAIM_IDLE_MS).
-    vid=$(container_id "$victim" aggregator)
-    [ -n "$vid" ] && k8s_ctr tasks kill -s SIGKILL "$vid" >/dev/null 2>&1
+    # A crash, not a polite stop, while it holds entries: freeze the
+    # aggregator (cgroup freezer, through the node's containerd) until its
+    # consumer (<pod>-1: hostname-pid) has pending entries, SIGKILL it, then
+    # delete its pod, so those entries stay pending under a consumer that
+    # never returns: the others must claim them after CLAIM_IDLE_MS.
+    consumer_pending() {
+        redis_cli XINFO CONSUMERS transactions aggregators |
+            awk -v c="$1" 'prev == "name" {n = $0} prev == "pending" && n == c {print; exit} {prev = $0}'
+    }
+    vid=$(container_id "$victim" aggregator) held=0
+    if [ -n "$vid" ]; then
+        for ((i = 0; i < 20; i++)); do
+            k8s_ctr tasks pause "$vid" >/dev/null 2>&1
+            held=$(consumer_pending "$victim-1")
+            [ "${held:-0}" -gt 0 ] 2>/dev/null && break
+            k8s_ctr tasks resume "$vid" >/dev/null 2>&1
+            sleep 0.1
+        done
+        k8s_ctr tasks kill -s SIGKILL "$vid" >/dev/null 2>&1
+        k8s_ctr tasks resume "$vid" >/dev/null 2>&1
+    fi
     kn delete pod "$victim" --grace-period=0 --force >/dev/null 2>&1
-    held=$(redis_cli XINFO CONSUMERS transactions aggregators | awk -v c="$victim-1" 'prev == "name" {n = $0} prev == "pending" && n == c {print; exit} {prev = $0}')
     ok "aggregator $victim killed (SIGKILL${vid:+, container ${vid:0:12}}) and its pod deleted after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read, holding ${held:-0} pending entries; the importer pod was ${importer_state:-?}"
     kn scale deploy/aggregator --replicas=3 >/dev/null
     if kn rollout status deploy/aggregator --timeout=180s >/dev/null 2>&1 &&
