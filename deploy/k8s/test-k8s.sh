@@ -51,6 +51,7 @@ NS=txagg
 ART=$ROOT/artifacts/test-k8s
 SCRATCH=$(mktemp -d /tmp/txagg-test-k8s.XXXXXX)
 RUN_TAG=txagg-k8s-test:$$
+BUILD_ID=txagg-k8s-test-$$
 IMAGE_TAG=
 CLUSTER_UP=0
 TORN_DOWN=0
@@ -95,6 +96,11 @@ teardown() {
     # The project image under our temporary tag; the stand-ins stay (the
     # stand-in builder keeps them as a labelled cache, like the compose test).
     [ -z "$IMAGE_TAG" ] || docker rmi "$IMAGE_TAG" >/dev/null 2>&1
+    # The classic builder keeps the Dockerfile's build stage as an untagged
+    # image labelled with the build id we passed: remove exactly that.
+    local left
+    left=$(docker images -q --filter dangling=true --filter "label=org.txagg.build-id=$BUILD_ID" 2>/dev/null)
+    [ -z "$left" ] || docker rmi $left >/dev/null 2>&1
     chmod -R u+w "$SCRATCH" 2>/dev/null
     rm -rf "$SCRATCH"
 }
@@ -260,7 +266,7 @@ else
     bail_out "the stand-in images could not be built"
 fi
 IMAGE_TAG=$RUN_TAG
-if docker build -q -f deploy/Dockerfile -t "$IMAGE_TAG" . >"$SCRATCH/build.log" 2>&1; then
+if docker build -q -f deploy/Dockerfile --build-arg "TXAGG_BUILD_ID=$BUILD_ID" -t "$IMAGE_TAG" . >"$SCRATCH/build.log" 2>&1; then
     ok "the project image builds from deploy/Dockerfile"
 else
     IMAGE_TAG=
