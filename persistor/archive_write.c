@@ -203,6 +203,8 @@ static int64_t wall_ms(void)
 
 int archive_write_day(persistor *p, const char *id, const char *day)
 {
+    int lrv = lease_renew(p); /* a step of a replica without the lease does nothing */
+    if (lrv != PST_OK) return lrv;
     bson_t inc = BSON_INITIALIZER;
     int nfields = 0;
     for (int t = 0; t < TXN_TYPES; t++) {
