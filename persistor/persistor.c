@@ -4,8 +4,8 @@
  *
  * The loop, every lease/3 at most:
  *   - without the lease: ensure the unique index and ping MongoDB (once per
- *     PERSIST_INTERVAL_MS, for /ready), then try to take the lease; on
- *     success run a cycle at once (it starts with recovery);
+ *     PERSIST_INTERVAL_MS, also for /ready); when both are fine, try to take
+ *     the lease, and on success run a cycle at once (it starts with recovery);
  *   - with the lease: every PERSIST_INTERVAL_MS run a cycle (cycle.c); in
  *     between, renew the lease.  A refused renewal or script means the lease
  *     is lost: the replica stands by again.
@@ -126,7 +126,7 @@ int persistor_ping_mongo(persistor *p)
 int persistor_ensure_indexes(persistor *p)
 {
     if (p->indexes_ready) return PST_OK;
-    char err[512];
+    char err[512], perr[512];
     if (mongo_ensure_index(p->coll, "date", 1, err, sizeof err) == 0) {
         p->indexes_ready = 1;
         persistor_mongo_state(p, 1, NULL);
@@ -135,10 +135,13 @@ int persistor_ensure_indexes(persistor *p)
         return PST_OK;
     }
     /* Down, or up but refusing (duplicate dates in an old collection): tell which. */
-    if (persistor_ping_mongo(p) == PST_OK) {
+    if (mongo_ping(p->mongo, &p->cfg, perr, sizeof perr) == 0) {
+        persistor_mongo_state(p, 1, NULL);
         char q[600];
         log_error("cannot create the unique index on date; nothing is archived until it exists", "err=%s",
                   log_q(q, sizeof q, err));
+    } else {
+        persistor_mongo_state(p, 0, err);
     }
     return PST_EMONGO;
 }
@@ -182,11 +185,13 @@ int persistor_run(const txagg_config *cfg)
         }
         atomic_store(&p->redis_up, 1);
         if (p->fence <= 0) {
+            /* Stand by; take the lease only when this replica can do the work
+             * (a replica that reaches MongoDB should win it). */
             if (now >= next_ping) {
                 if (persistor_ensure_indexes(p) == PST_OK) persistor_ping_mongo(p);
                 next_ping = now + cfg->persist_interval_ms;
             }
-            if (lease_acquire(p) != PST_OK) {
+            if (!p->indexes_ready || !atomic_load(&p->mongo_up) || lease_acquire(p) != PST_OK) {
                 sig_sleep_ms(tick);
                 continue;
             }
