@@ -135,7 +135,7 @@ int batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
         (*n)++;
     }
     freeReplyObject(r);
-    qsort(*ids, (size_t)*n, sizeof **ids, cmp_id);
+    if (*n > 1) qsort(*ids, (size_t)*n, sizeof **ids, cmp_id);
     return PST_OK;
 }
 
@@ -198,7 +198,7 @@ int batch_eligible_days(persistor *p, pst_day *days, int max, int *n)
                               KEYS_TRACKED_DAYS, invalid);
         p->invalid_tracked = invalid;
     }
-    qsort(all, (size_t)nall, sizeof *all, cmp_day);
+    if (nall > 1) qsort(all, (size_t)nall, sizeof *all, cmp_day);
     *n = nall < max ? nall : max;
     if (*n) memcpy(days, all, sizeof *all * (size_t)*n);
     free(all);
