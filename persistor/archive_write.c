@@ -3,7 +3,9 @@
  *
  * For day D of batch B (frozen hashes H_dep, H_wd):
  *
- *   find {date: D} → batches           (already applied? how long is it?)
+ *   find {date: D} → batches           (already applied? how long is it?
+ *                                       skipped for a day newer than
+ *                                       archived_through in a fresh batch)
  *   update_one {date: D, batches: {$ne: B}},
  *              {$inc: {"deposits.<m>": int64, "withdrawals.<m>": int64, …},
  *               $addToSet: {batches: B}, $set: {updated_at: now}},
@@ -201,7 +203,9 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int archive_write_day(persistor *p, const char *id, const char *day)
+/* check_first = 0 skips the read before the first update (see
+ * archive_write_batch); every retry reads first. */
+static int write_day(persistor *p, const char *id, const char *day, int check_first)
 {
     int lrv = lease_renew(p); /* a step of a replica without the lease does nothing */
     if (lrv != PST_OK) return lrv;
@@ -226,23 +230,22 @@ int archive_write_day(persistor *p, const char *id, const char *day)
     mongoc_write_concern_append(p->wc, &opts);
 
     int rv = PST_OK, dups = 0, refused_logged = 0;
-    for (;;) {
-        if (sig_stopping()) {
-            rv = PST_ESTOP;
-            break;
-        }
+    for (;;) { /* a stop request ends this loop only while it waits out an outage (backoff_wait) */
         rv = lease_renew(p); /* immediately before touching MongoDB */
         if (rv != PST_OK) break;
         bson_error_t e;
         doc_batches db;
-        if (read_batches(p, day, id, &db, &e) != 0) {
+        if (!check_first) {
+            memset(&db, 0, sizeof db);
+        } else if (read_batches(p, day, id, &db, &e) != 0) {
             mongo_count_error();
             if (is_outage(&e)) persistor_mongo_state(p, 0, e.message);
             rv = backoff_wait(p);
             if (rv != PST_OK) break;
             continue;
         }
-        persistor_mongo_state(p, 1, NULL);
+        if (check_first) persistor_mongo_state(p, 1, NULL);
+        check_first = 1; /* from now on, every attempt reads first */
         if (db.listed) { /* applied before (a repeat after a crash, or a lost reply) */
             prune_batches(p, day, &db, 0);
             free(db.oldest);
@@ -291,10 +294,26 @@ int archive_write_day(persistor *p, const char *id, const char *day)
     return rv;
 }
 
-int archive_write_batch(persistor *p, const batch_rec *b)
+int archive_write_day(persistor *p, const char *id, const char *day) { return write_day(p, id, day, 1); }
+
+int archive_write_batch(persistor *p, const batch_rec *b, int fresh)
 {
+    /* A batch this replica just froze follows a clean-up of every earlier
+     * batch, which raised archived_through past each day it wrote: a day
+     * after archived_through has no document yet, so its read is skipped
+     * (FerretDB v1 pushes down only {_id: …} filters — every other find or
+     * update scans the collection).  Were a document there after all, the
+     * guarded update would still be right; only its prune check is missed. */
+    char through[TS_DAY_LEN + 1] = "";
+    if (fresh) {
+        redisReply *r = rconn_cmd(p->rc, "GET %s", KEYS_ARCHIVED_THROUGH);
+        if (!r) return PST_EREDIS;
+        if (r->type == REDIS_REPLY_STRING && r->len == TS_DAY_LEN) memcpy(through, r->str, TS_DAY_LEN + 1);
+        else if (r->type != REDIS_REPLY_NIL) fresh = 0;
+        freeReplyObject(r);
+    }
     for (int i = 0; i < b->ndays; i++) {
-        int rv = archive_write_day(p, b->id, b->days[i]);
+        int rv = write_day(p, b->id, b->days[i], !fresh || strcmp(b->days[i], through) <= 0);
         if (rv != PST_OK) return rv;
     }
     return PST_OK;

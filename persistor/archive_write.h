@@ -14,7 +14,9 @@
  * the day; PST_ELEASE, PST_EREDIS, PST_ESTOP or PST_EDATA otherwise. */
 int archive_write_day(persistor *p, const char *id, const char *day);
 
-/* Every day of the batch, one at a time, ascending. */
-int archive_write_batch(persistor *p, const batch_rec *b);
+/* Every day of the batch, one at a time, ascending.  fresh: the batch was
+ * just frozen by this replica (not recovered), so days newer than
+ * system:archived_through need no read before their update. */
+int archive_write_batch(persistor *p, const batch_rec *b, int fresh);
 
 #endif

@@ -38,7 +38,7 @@ int recover_finish_batch(persistor *p, const char *id, int recovered)
                  b.ndays);
     }
     if (!b.written) {
-        rv = archive_write_batch(p, &b);
+        rv = archive_write_batch(p, &b, !recovered);
         if (rv == PST_OK) rv = clean_mark_written(p, id);
     }
     if (rv == PST_OK) rv = clean_batch(p, &b);

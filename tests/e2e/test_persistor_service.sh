@@ -4,7 +4,8 @@
 # and exit 0, and the standby takes over at once (well before the lease TTL).
 # /health, /ready and /metrics answer on METRICS_PORT; /ready is 503 while
 # MongoDB is unreachable.  A write concern that cannot confirm a write
-# (w=0) is refused at start with exit 2.
+# (w=0) is refused at start with exit 2.  SIGTERM in the middle of a batch
+# finishes that batch first.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/persistor.sh"
 . "$TXAGG_ROOT/scripts/lib/common.sh"
@@ -55,7 +56,7 @@ pst_stop "$b"
 is "$?" 0 "the new leader exits 0 on SIGTERM"
 is "$(rcli EXISTS system:persistor:lease)" 0 "no lease is left behind"
 
-# MongoDB unreachable: alive, not ready, and nothing moves.
+# MongoDB unreachable: alive, not ready, and it does not take the lease.
 pc=$(txagg_free_port)
 dead=$(txagg_free_port)
 pst_start c METRICS_PORT="$pc" MONGODB_URI="mongodb://127.0.0.1:$dead" MONGODB_TIMEOUT_MS=300 PERSIST_INTERVAL_MS=200
@@ -66,6 +67,20 @@ check "with MongoDB down /ready is 503" wait_until 20 not_ready
 pst_stop "$c"
 is "$?" 0 "it still exits 0 on SIGTERM"
 is "$(grep -c 'msg="dependency unreachable, retrying" dep=mongodb' c.log)" 1 "the outage is logged once"
+
+# SIGTERM in the middle of a batch: the batch in hand is finished first.
+rcli FLUSHALL >/dev/null
+rm -f ledger2
+probe seed ledger2 9 2024-01-01 300 3000 || bail_out "seeding failed"
+pst_start d PERSIST_INTERVAL_MS=200
+d=$PST_PID
+batch_in_flight() { [ "$(rcli SCARD system:archive:pending)" = 1 ]; }
+check "a batch is in flight" wait_until 60 batch_in_flight
+pst_stop "$d"
+is "$?" 0 "SIGTERM mid-batch: exit 0"
+is "$(rcli SCARD system:archive:pending)" 0 "the batch in hand was finished, not left pending"
+like "$(cat d.log)" 'msg="batch archived"' "and logged as archived"
+check "the rest waits for the next holder" [ "$(probe_state eligible)" -gt 0 ]
 
 out=$(MONGODB_WRITE_CONCERN=0 "$TXAGG_BIN/persistor" 2>&1 </dev/null)
 is "$?" 2 "MONGODB_WRITE_CONCERN=0 is refused with exit 2"

@@ -105,7 +105,7 @@ static void test_crash_after_all_days_written_before_marking_is_finished(void **
     seed(20);
     batch_rec b;
     persistor *p = freeze_one(&b);
-    assert_int_equal(archive_write_batch(p, &b), PST_OK);
+    assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     persistor_close(p);
     batch_rec_free(&b);
     restart_and_check();
@@ -117,7 +117,7 @@ static void test_crash_after_marking_written_goes_straight_to_clean(void **s)
     seed(21);
     batch_rec b;
     persistor *p = freeze_one(&b);
-    assert_int_equal(archive_write_batch(p, &b), PST_OK);
+    assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     assert_int_equal(clean_mark_written(p, b.id), PST_OK);
     persistor_close(p);
     batch_rec_free(&b);
@@ -130,7 +130,7 @@ static void test_crash_after_clean_leaves_nothing_to_recover(void **s)
     seed(22);
     batch_rec b;
     persistor *p = freeze_one(&b);
-    assert_int_equal(archive_write_batch(p, &b), PST_OK);
+    assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     assert_int_equal(clean_mark_written(p, b.id), PST_OK);
     assert_int_equal(clean_batch(p, &b), PST_OK);
     assert_int_equal(clean_batch(p, &b), PST_NONE); /* repeating the step is harmless */

@@ -423,7 +423,7 @@ static void test_freeze_and_clean_record_the_batch_and_bump_the_version(void **s
 
     batch_rec b;
     assert_int_equal(batch_load(p, id, &b), PST_OK);
-    assert_int_equal(archive_write_batch(p, &b), PST_OK);
+    assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     assert_int_equal(clean_mark_written(p, id), PST_OK);
     r = rconn_cmd(rc, "HGET %s state", bkey);
     assert_string_equal(r->str, "written");
