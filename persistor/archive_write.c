@@ -37,7 +37,9 @@
  * change of state by persistor_mongo_state); the call is retried with capped
  * exponential backoff (100 ms → 5 s), the lease renewed every lease/3 while
  * waiting.  An error the server answered with (other than 11000) is logged
- * once per day and retried the same way.  Nothing is deleted from Redis here:
+ * once per day and retried the same way.  A stop request (SIGTERM) ends the
+ * wait — the batch stays pending for the next holder — but never a write
+ * that is going well: the batch in hand is finished.  Nothing is deleted from Redis here:
  * the frozen hashes go only in clean.lua, after every day is confirmed.
  */
 #include "archive_write.h"
@@ -238,8 +240,12 @@ static int write_day(persistor *p, const char *id, const char *day, int check_fi
         if (!check_first) {
             memset(&db, 0, sizeof db);
         } else if (read_batches(p, day, id, &db, &e) != 0) {
+            char q[300];
             mongo_count_error();
             if (is_outage(&e)) persistor_mongo_state(p, 0, e.message);
+            else if (!refused_logged++)
+                log_error("archive read refused by MongoDB; retrying", "id=%s date=%s code=%u err=%s", id, day,
+                          e.code, log_q(q, sizeof q, e.message));
             rv = backoff_wait(p);
             if (rv != PST_OK) break;
             continue;
