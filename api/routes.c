@@ -15,6 +15,7 @@
 #include "mongo.h"
 #include "query.h"
 #include "server.h"
+#include "snapshot.h"
 #include "signals.h"
 
 #include <civetweb.h>
@@ -164,9 +165,12 @@ static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
 {
     char redis_err[300] = "", mongo_err[300] = "";
     redisReply *r = rconn_cmd(w->rc, "PING");
-    if (!r) snprintf(redis_err, sizeof redis_err, "%s", rconn_error(w->rc));
-    else if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
-        snprintf(redis_err, sizeof redis_err, "%s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to PING");
+    if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
+        char e[300];
+        snapshot_redis_failure(w->rc, r && r->type == REDIS_REPLY_ERROR ? r : NULL, e, sizeof e); /* counts it */
+        snprintf(redis_err, sizeof redis_err, "%s", r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to PING")
+                                                       : rconn_error(w->rc));
+    }
     if (r) freeReplyObject(r);
 
     mongoc_client_t *client = mongoc_client_pool_pop(app->pool);

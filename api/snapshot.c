@@ -51,7 +51,7 @@ struct snap_hint {
     reply_arena *arena; /* replies of the fast path */
 };
 
-static metric *m_fast, *m_lua;
+static metric *m_fast, *m_lua, *m_redis_failures;
 
 static void register_metrics(void)
 {
@@ -59,6 +59,8 @@ static void register_metrics(void)
                              "path=\"multi\"");
     m_lua = metrics_counter("txagg_api_snapshots_total", "Redis snapshots of /stats, by how they were read",
                             "path=\"script\"");
+    m_redis_failures = metrics_counter("txagg_api_redis_failures_total",
+                                       "Redis calls of the API that failed (unreachable, timed out, error reply)", NULL);
 }
 
 void snapshot_init(void)
@@ -193,6 +195,7 @@ static int add_pairs(redisReply **kv, size_t npairs, int32_t day, int type, cons
 
 int snapshot_redis_failure(rconn *rc, const redisReply *r, char *err, size_t errlen)
 {
+    metrics_inc(m_redis_failures);
     if (!r) return fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", rconn_error(rc));
     /* A server that is loading, busy, failing over… is unavailable for now. */
     static const char *const transient[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"};

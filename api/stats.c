@@ -210,7 +210,7 @@ static int read_cold(const stats_env *env, int32_t from, int32_t to, cold_view *
     mongoc_collection_destroy(coll);
     mongoc_client_pool_push(env->pool, client);
     if (rc != STATS_OK) return rc;
-    qsort(cv->docs, cv->ndocs, sizeof *cv->docs, cmp_doc);
+    if (cv->ndocs > 1) qsort(cv->docs, cv->ndocs, sizeof *cv->docs, cmp_doc);
     for (size_t i = 1; i < cv->ndocs; i++)
         if (cv->docs[i].day == cv->docs[i - 1].day) {
             char d[TS_DAY_LEN + 1];

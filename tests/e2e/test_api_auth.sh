@@ -45,4 +45,5 @@ like "$(curl -s -H "Authorization: Bearer $TOKEN" "$API_URL/metrics")" \
     'txagg_api_requests_total\{route="/stats",code="401"\} [1-9]' "401s are counted in the metrics"
 if grep -q -- "$TOKEN" api.log; then not_ok "the token never appears in the log"; else ok "the token never appears in the log"; fi
 
+api_stop_checked
 done_testing

@@ -68,4 +68,5 @@ metrics=$(curl -s "$API_URL/metrics")
 echo "$metrics" | grep -E '^txagg_api_(consistency|cold_cache_(hits|misses)|snapshots|mongo_reads)' | sed 's/^/# /'
 like "$metrics" 'txagg_api_cold_cache_misses_total [1-9]' "reads went to MongoDB as the archive version moved"
 
+api_stop_checked
 done_testing

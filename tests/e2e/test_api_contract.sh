@@ -164,4 +164,5 @@ for path in ["/health", "/stats?from_date=2026-01-01&to_date=2026-01-31", "/nope
 assert len(socks) == 1
 EOF
 
+api_stop_checked
 done_testing

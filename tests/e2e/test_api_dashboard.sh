@@ -61,10 +61,11 @@ check "the screenshot is not blank (size $(stat -c %s "$TXAGG_ROOT/artifacts/das
     test "$(stat -c %s "$TXAGG_ROOT/artifacts/dashboard.png")" -gt 20000
 
 # With a token required: the page says so and shows the token field.
-api_stop
+api_stop_checked
 api_start API_TOKEN=dashboard-secret
 chrome "$API_URL/?from_date=$FROM&to_date=$TO" --dump-dom >dom-auth.html
 like "$(grep -o '<p id="status"[^>]*>' dom-auth.html)" 'data-state="auth"' "with API_TOKEN set the page asks for the token"
 like "$(grep -o '<label id="tokenbox"[^>]*>' dom-auth.html)" '^<label id="tokenbox">$' "the token field is shown"
 
+api_stop_checked
 done_testing

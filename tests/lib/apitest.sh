@@ -3,6 +3,7 @@
 #   . "$TXAGG_ROOT/tests/lib/tap.sh"; . "$TXAGG_ROOT/tests/lib/apitest.sh"
 #   api_start [VAR=value…]       start bin/api on a free loopback port; sets API_PID, API_URL
 #   api_stop                     stop it (TERM, then KILL) — call from the EXIT trap
+#   api_stop_checked             stop it and check it exits 0 within 10 s with no sanitizer report
 #   http GET /path [curl args…]  sets HTTP_STATUS, HTTP_BODY, HTTP_HEADERS (and HTTP_SECS)
 #   seed < commands              tests/tools/apiseed (hot / frozen / pending / doc … lines)
 #   apicheck SUBCOMMAND …        tests/lib/apicheck.py (the Python oracle)
@@ -27,6 +28,27 @@ api_start() {
 api_stop() {
     [ -n "$API_PID" ] && txagg_stop_pid "$API_PID"
     API_PID=
+}
+
+api_stop_checked() {
+    local pid=$API_PID rc i
+    API_PID=
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null
+        not_ok "api stops within 10 s of SIGTERM"
+        return
+    fi
+    wait "$pid"
+    rc=$?
+    is "$rc" 0 "api exits 0 on SIGTERM"
+    if grep -Eq 'Sanitizer|runtime error:' api.log; then
+        not_ok "api ran without a sanitizer report" "$(grep -E -m3 'Sanitizer|runtime error:' api.log)"
+    else
+        ok "api ran without a sanitizer report"
+    fi
 }
 
 # http METHOD PATH [extra curl arguments]

@@ -2,12 +2,14 @@
 # MongoDB paused (SIGSTOP): a range that needs it answers 503 with a clear
 # detail within 5 s, /ready answers 503, a range served from Redis alone keeps
 # answering 200 — also while other workers wait on MongoDB — and everything
-# recovers after SIGCONT.  The MongoDB server is shared by the test run: it is
-# always continued (trap).
+# recovers after SIGCONT.  Redis paused: /stats answers 503 within 5 s instead
+# of hanging, /health stays 200, and it recovers.  The servers are shared by
+# the test run: they are always continued (trap).
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/apitest.sh"
 MPID=${TXAGG_TEST_MONGO_PID:?the harness exports TXAGG_TEST_MONGO_PID}
-trap 'kill -CONT "$MPID" 2>/dev/null; api_stop' EXIT
+RPID=${TXAGG_TEST_REDIS_PID:?the harness exports TXAGG_TEST_REDIS_PID}
+trap 'kill -CONT "$MPID" "$RPID" 2>/dev/null; api_stop' EXIT
 
 seed <<'EOF2'
 version 3
@@ -73,4 +75,28 @@ n=$(grep -c 'dependency unreachable, retrying.*dep=mongodb' api.log)
 check "the MongoDB outage is logged once, not per request (logged $n times)" test "$n" -ge 1 -a "$n" -le 2
 like "$(cat api.log)" 'dependency reachable again.*dep=mongodb' "the recovery is logged"
 
+# ---- Redis paused -------------------------------------------------------------------
+kill -STOP "$RPID"
+http GET "$HOT"
+is "$HTTP_STATUS" 503 "/stats answers 503 while Redis is paused"
+like "$HTTP_BODY" '^\{"detail":"Redis unavailable: ' "the 503 detail names Redis"
+check "the 503 came within 5 s (took ${HTTP_SECS}s)" python3 -c "import sys; sys.exit(not $HTTP_SECS < 5)"
+http GET /health
+is "$HTTP_STATUS" 200 "/health answers 200 while Redis is paused"
+http GET /ready
+is "$HTTP_STATUS" 503 "/ready answers 503 while Redis is paused"
+like "$HTTP_BODY" '"detail":"Redis unavailable: ' "/ready names Redis"
+check "/ready answered within 5 s (${HTTP_SECS}s)" python3 -c "import sys; sys.exit(not $HTTP_SECS < 5)"
+kill -CONT "$RPID"
+for _ in $(seq 100); do
+    http GET "$HOT"
+    [ "$HTTP_STATUS" = 200 ] && break
+    sleep 0.2
+done
+is "$HTTP_STATUS" 200 "/stats answers 200 again after Redis continues"
+is "$HTTP_BODY" '{"data":{"2026-01-15":{"deposits":{"visa":42.0},"withdrawals":{}},"2026-01-16":{"deposits":{},"withdrawals":{"crypto":0.99}}}}' \
+    "the recovered answer is exact"
+like "$(curl -s "$API_URL/metrics")" 'txagg_api_redis_failures_total [1-9]' "failed Redis calls are counted"
+
+api_stop_checked
 done_testing
