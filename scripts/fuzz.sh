@@ -18,8 +18,12 @@ mkdir -p "$out/corpus-query" artifacts/fuzz
 flags=(-std=c11 -g -O1 -D_GNU_SOURCE -Icommon -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 clang "${flags[@]}" -o "$out/fuzz_query" tests/fuzz/fuzz_query.c api/query.c common/timeparse.c -lcivetweb
 echo "fuzz: query parser for ${secs}s (corpus $out/corpus-query, crashes to artifacts/fuzz/)"
+# grep hides the per-input progress lines; the fuzzer's own status decides.
+set +e
 "$out/fuzz_query" -max_total_time="$secs" -max_len=1100 -timeout=5 -print_final_stats=1 \
     -dict=tests/fuzz/query.dict -artifact_prefix=artifacts/fuzz/ "$out/corpus-query" tests/fuzz/seeds/query 2>&1 |
-    grep -Ev '^#[0-9]+\s+(NEW|REDUCE|pulse)' || true
-# grep hides the per-input progress lines; the fuzzer's own status decides.
-test "${PIPESTATUS[0]}" -eq 0
+    grep -Ev '^#[0-9]+\s+(NEW|REDUCE|pulse)'
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 0 ] || echo "fuzz: FAILED (status $status): see artifacts/fuzz/" >&2
+exit "$status"
