@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK (64u * 1024u)
+#define CHUNK (16u * 1024u) /* a 7-day snapshot reply takes ~14 KiB */
 
 typedef struct chunk {
     struct chunk *next;
