@@ -164,5 +164,24 @@ for path in ["/health", "/stats?from_date=2026-01-01&to_date=2026-01-31", "/nope
 assert len(socks) == 1
 EOF
 
+check "pipelined requests, some with unread bodies, are each answered in order" python3 - "$API_URL" <<'EOF'
+import re, socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+s = socket.create_connection((u.hostname, u.port))
+s.settimeout(3)
+s.sendall(b"POST /stats HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello=world"
+          b"GET /stats?from_date=2026-01-11&to_date=2026-01-11 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+          b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+          b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    data += c
+codes = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+assert codes == [b"405", b"200", b"404", b"200"], codes
+EOF
+
 api_stop_checked
 done_testing
