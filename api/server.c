@@ -127,7 +127,7 @@ api_app *api_server_start(const txagg_config *cfg, char *err, size_t errlen)
     const char *opts[] = {"listening_ports", ports,   "num_threads",           threads, "enable_keep_alive", "yes",
                           "keep_alive_timeout_ms", "500", "request_timeout_ms", "10000", "max_request_size", "8192",
                           "tcp_nodelay", "1",      "listen_backlog", "1024", "connection_queue", "256",
-                          "decode_url", "yes",     NULL};
+                          "decode_url", "no",      NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.init_thread = init_thread;

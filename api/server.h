@@ -9,6 +9,10 @@
  * reusable request buffers.  MongoDB clients come from one
  * mongoc_client_pool (thread-safe; sized so a pop never waits).
  *
+ * Paths are matched undecoded (decode_url=no): no route needs percent-
+ * encoding, so "/stats%00x" or "/%73tats" is simply 404 instead of being
+ * decoded (and truncated at the NUL) into "/stats".
+ *
  * Limits: the request line and headers together at most 8 KiB
  * (max_request_size; civetweb answers larger ones itself, as JSON through the
  * http_error callback), 10 s to receive a request, 500 ms idle keep-alive.

@@ -127,7 +127,7 @@ if printf '%s' "$HTTP_BODY" | grep -Eiq '<script[^>]+src=|<link[^>]+href="?https
 else ok "the dashboard loads nothing from elsewhere"; fi
 
 # ---- 404, 405, 414, oversized requests ------------------------------------------------
-for p in /nope /stats/ /health/x "/%2e%2e/etc/passwd"; do
+for p in /nope /stats/ /health/x "/%2e%2e/etc/passwd" "/stats%00x" "/%73tats"; do
     http GET "$p"
     is "$HTTP_STATUS" 404 "GET $p answers 404"
     is "$HTTP_BODY" '{"detail":"not found"}' "GET $p answers a JSON detail"
