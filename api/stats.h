@@ -4,10 +4,10 @@
  *
  * The algorithm (DESIGN.md "HTTP API"; docs/ARCHITECTURE.md "Consistent
  * reads"), per request:
- *   a. snapshot.lua returns atomically the archive version V, the
- *      archived-through day T, the hot hashes of the tracked days in range
- *      and, for each pending archive batch B, the frozen hashes of its days
- *      in range;
+ *   a. one atomic read (snapshot.c: a MULTI/EXEC guided by a layout hint,
+ *      or snapshot.lua) of the archive version V, the archived-through day
+ *      T, the hot hashes of the tracked days in range and, for each pending
+ *      archive batch B, the frozen hashes of its days in range;
  *   b. only for the days of the range <= T (if any): the MongoDB documents,
  *      from the cold cache at version V or from MongoDB;
  *   c. after a MongoDB read, GET the version again: if it moved, start over
