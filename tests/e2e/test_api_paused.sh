@@ -2,7 +2,8 @@
 # MongoDB paused (SIGSTOP): a range that needs it answers 503 with a clear
 # detail within 5 s, /ready answers 503, a range served from Redis alone keeps
 # answering 200 — also while other workers wait on MongoDB — and everything
-# recovers after SIGCONT.  Redis paused: /stats answers 503 within 5 s instead
+# recovers after SIGCONT.  MongoDB down (a closed port): the same 503 and
+# hot 200.  Redis paused: /stats answers 503 within 5 s instead
 # of hanging, /health stays 200, and it recovers.  The servers are shared by
 # the test run: they are always continued (trap).
 . "$TXAGG_ROOT/tests/lib/tap.sh"
@@ -97,6 +98,18 @@ is "$HTTP_STATUS" 200 "/stats answers 200 again after Redis continues"
 is "$HTTP_BODY" '{"data":{"2026-01-15":{"deposits":{"visa":42.0},"withdrawals":{}},"2026-01-16":{"deposits":{},"withdrawals":{"crypto":0.99}}}}' \
     "the recovered answer is exact"
 like "$(curl -s "$API_URL/metrics")" 'txagg_api_redis_failures_total [1-9]' "failed Redis calls are counted"
+
+# ---- MongoDB down (nothing listens) ---------------------------------------------------
+api_stop_checked
+api_start MONGODB_URI="mongodb://127.0.0.1:$(txagg_free_port)"
+http GET "$COLD"
+is "$HTTP_STATUS" 503 "with MongoDB down (nothing listening) a cold range answers 503"
+like "$HTTP_BODY" '^\{"detail":"MongoDB unavailable: ' "the detail names MongoDB"
+check "the 503 came within 5 s (took ${HTTP_SECS}s)" python3 -c "import sys; sys.exit(not $HTTP_SECS < 5)"
+http GET "$HOT"
+is "$HTTP_STATUS" 200 "with MongoDB down a hot range answers 200"
+http GET /ready
+is "$HTTP_STATUS" 503 "with MongoDB down /ready answers 503"
 
 api_stop_checked
 done_testing
