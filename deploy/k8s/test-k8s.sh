@@ -413,31 +413,38 @@ EOF
         if [ -n "$read_now" ] && [ -n "$base_read" ] && [ "$read_now" -ge $((base_read + ROWS / 10)) ] 2>/dev/null; then break; fi
         sleep 0.2
     done
-    importer_state=$(kn get pods -l job-name=importer-generated -o jsonpath='{.items[0].status.phase}' 2>/dev/null)
-    victim=$(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
-    # A crash, not a polite stop, while it holds entries: freeze the
-    # aggregator (cgroup freezer, through the node's containerd) until its
-    # consumer (<pod>-1: hostname-pid) has pending entries, SIGKILL it, then
-    # delete its pod, so those entries stay pending under a consumer that
-    # never returns: the others must claim them after CLAIM_IDLE_MS.
-    consumer_pending() {
-        redis_cli XINFO CONSUMERS transactions aggregators |
-            awk -v c="$1" 'prev == "name" {n = $0} prev == "pending" && n == c {print; exit} {prev = $0}'
-    }
-    vid=$(container_id "$victim" aggregator) held=0
-    if [ -n "$vid" ]; then
-        for ((i = 0; i < 20; i++)); do
-            k8s_ctr tasks pause "$vid" >/dev/null 2>&1
-            held=$(consumer_pending "$victim-1")
-            [ "${held:-0}" -gt 0 ] 2>/dev/null && break
-            k8s_ctr tasks resume "$vid" >/dev/null 2>&1
-            sleep 0.1
+    importer_state="no longer running"
+    container_id "$ipod" importer >/dev/null && importer_state="still running"
+    # A crash, not a polite stop, of a replica that holds entries: freeze
+    # every aggregator (cgroup freezer, through the node's containerd), read
+    # each consumer's pending count (consumer = hostname-pid = <pod>-1),
+    # SIGKILL one that holds entries, thaw the rest; then delete its pod, so
+    # those entries stay pending under a consumer that never returns and the
+    # others must claim them after CLAIM_IDLE_MS.
+    declare -A cid=()
+    for p in $(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[*].metadata.name}'); do
+        cid[$p]=$(container_id "$p" aggregator) || unset "cid[$p]"
+    done
+    victim= held=0
+    for ((i = 0; i < 30 && ${#cid[@]} > 0; i++)); do
+        for p in "${!cid[@]}"; do k8s_ctr tasks pause "${cid[$p]}" >/dev/null 2>&1; done
+        consumers=$(redis_cli XINFO CONSUMERS transactions aggregators)
+        for p in "${!cid[@]}"; do
+            n=$(echo "$consumers" | awk -v c="$p-1" 'prev == "name" {n = $0} prev == "pending" && n == c {print; exit} {prev = $0}')
+            if [ "${n:-0}" -gt 0 ] 2>/dev/null; then victim=$p held=$n; break; fi
         done
-        k8s_ctr tasks kill -s SIGKILL "$vid" >/dev/null 2>&1
-        k8s_ctr tasks resume "$vid" >/dev/null 2>&1
+        [ -n "$victim" ] && k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
+        for p in "${!cid[@]}"; do k8s_ctr tasks resume "${cid[$p]}" >/dev/null 2>&1; done
+        [ -n "$victim" ] && break
+        sleep 0.2
+    done
+    if [ -z "$victim" ]; then # none ever held an entry when frozen: kill one anyway
+        victim=$(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
+        [ -z "${cid[$victim]:-}" ] || k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
     fi
+    vid=${cid[$victim]:-}
     kn delete pod "$victim" --grace-period=0 --force >/dev/null 2>&1
-    ok "aggregator $victim killed (SIGKILL${vid:+, container ${vid:0:12}}) and its pod deleted after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read, holding ${held:-0} pending entries; the importer pod was ${importer_state:-?}"
+    ok "aggregator $victim killed (SIGKILL${vid:+, container ${vid:0:12}}) and its pod deleted after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read, holding ${held:-0} pending entries; the importer was ${importer_state}"
     kn scale deploy/aggregator --replicas=3 >/dev/null
     if kn rollout status deploy/aggregator --timeout=180s >/dev/null 2>&1 &&
         [ "$(kn get deploy aggregator -o jsonpath='{.status.availableReplicas}')" = 3 ]; then
