@@ -442,9 +442,14 @@ EOF
         victim=$(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
         [ -z "${cid[$victim]:-}" ] || k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
     fi
-    vid=${cid[$victim]:-}
+    vid=${cid[$victim]:-} vstate=
+    # The process must be dead (SIGKILLed) before its pod is deleted.
+    for ((i = 0; i < 50 && ${#vid} > 0; i++)); do
+        vstate=$(k8s_ctr tasks ls 2>/dev/null | awk -v id="$vid" '$1 == id {print $3}')
+        case $vstate in RUNNING | PAUSED | PAUSING) sleep 0.1 ;; *) break ;; esac
+    done
     kn delete pod "$victim" --grace-period=0 --force >/dev/null 2>&1
-    ok "aggregator $victim killed (SIGKILL${vid:+, container ${vid:0:12}}) and its pod deleted after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read, holding ${held:-0} pending entries; the importer was ${importer_state}"
+    ok "aggregator $victim killed (SIGKILL${vid:+, container ${vid:0:12} ${vstate:-gone}}) and its pod deleted after $(( ${read_now:-0} - ${base_read:-0} )) of $ROWS rows were read, holding ${held:-0} pending entries; the importer was ${importer_state}"
     kn scale deploy/aggregator --replicas=3 >/dev/null
     if kn rollout status deploy/aggregator --timeout=180s >/dev/null 2>&1 &&
         [ "$(kn get deploy aggregator -o jsonpath='{.status.availableReplicas}')" = 3 ]; then
