@@ -453,6 +453,7 @@ EOF
             [ -z "${cid[$victim]:-}" ] || k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
         fi
         vid=${cid[$victim]:-}
+        read_at=$(group_field entries-read)
         for ((i = 0; i < 50 && ${#vid} > 0; i++)); do # dead before its pod is deleted
             vstate=$(k8s_ctr tasks ls 2>/dev/null | awk -v id="$vid" '$1 == id {print $3}')
             case $vstate in RUNNING | PAUSED | PAUSING) sleep 0.1 ;; *) break ;; esac
@@ -463,7 +464,7 @@ EOF
     }
     for ((round = 1; round <= 3; round++)); do
         crash_holder
-        ok "aggregator $victim crashed (SIGKILL${vid:+, container ${vid:0:12} ${vstate:-gone}}), pod deleted, after $(( $(group_field entries-read) - ${base_read:-0} )) of $ROWS rows were read: it held ${held:-0} pending entries when frozen, ${left:-0} left behind; the importer was ${importer_state}"
+        ok "aggregator $victim crashed (SIGKILL${vid:+, container ${vid:0:12} ${vstate:-gone}}), pod deleted, when the group had read $(( ${read_at:-0} - ${base_read:-0} )) of the $ROWS rows: it held ${held:-0} pending entries when frozen, ${left:-0} left behind; the importer was ${importer_state}"
         [ "${left:-0}" -gt 0 ] 2>/dev/null && break
         importer_state="no longer running"
         container_id "$ipod" importer >/dev/null && importer_state="still running"
