@@ -421,9 +421,10 @@ EOF
     # SIGKILL one that holds entries, thaw the rest, delete its pod.  Its
     # pending entries then belong to a consumer that never returns: the others
     # must claim them after CLAIM_IDLE_MS.  An apply script the victim sent
-    # just before the freeze may still run in Redis and acknowledge its batch,
-    # so the entries really left behind are counted after its death; if none
-    # were, another replica is crashed (at most 3).
+    # just before the freeze still runs in Redis and acknowledges its batch:
+    # the counts are read 0.3 s into the freeze, and the entries really left
+    # behind are counted again after its death; if none were, another replica
+    # is crashed (at most 3).
     consumer_pending() { # CONSUMER [XINFO-OUTPUT]
         echo "${2:-$(redis_cli XINFO CONSUMERS transactions aggregators)}" |
             awk -v c="$1" 'prev == "name" {n = $0} prev == "pending" && n == c {print; exit} {prev = $0}'
@@ -438,6 +439,7 @@ EOF
         done
         for ((i = 0; i < 30 && ${#cid[@]} > 0; i++)); do
             for p in "${!cid[@]}"; do k8s_ctr tasks pause "${cid[$p]}" >/dev/null 2>&1; done
+            sleep 0.3 # let Redis run what the frozen ones had already sent (pipelined applies)
             consumers=$(redis_cli XINFO CONSUMERS transactions aggregators)
             for p in "${!cid[@]}"; do
                 n=$(consumer_pending "$p-1" "$consumers")
