@@ -418,7 +418,7 @@ EOF
     # A crash, not a polite stop, of a replica that holds entries: freeze
     # every aggregator (cgroup freezer, through the node's containerd), read
     # each consumer's pending count (consumer = hostname-pid = <pod>-1),
-    # SIGKILL one that holds entries, thaw the rest, delete its pod.  Its
+    # delete the pod of one that holds entries and SIGKILL it, thaw the rest.  Its
     # pending entries then belong to a consumer that never returns: the others
     # must claim them after CLAIM_IDLE_MS.  An apply script the victim sent
     # just before the freeze still runs in Redis and acknowledges its batch:
@@ -445,22 +445,28 @@ EOF
                 n=$(consumer_pending "$p-1" "$consumers")
                 if [ "${n:-0}" -gt 0 ] 2>/dev/null; then victim=$p held=$n; break; fi
             done
-            [ -n "$victim" ] && k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
+            if [ -n "$victim" ]; then
+                # The pod goes first, while the process is frozen: else the
+                # kubelet may restart the container under the same consumer
+                # name, which re-reads and applies its own pending entries.
+                kn delete pod "$victim" --grace-period=0 --force --wait=false >/dev/null 2>&1
+                k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
+            fi
             for p in "${!cid[@]}"; do k8s_ctr tasks resume "${cid[$p]}" >/dev/null 2>&1; done
             [ -n "$victim" ] && break
             sleep 0.2
         done
         if [ -z "$victim" ]; then # none held an entry when frozen: crash one anyway
             victim=$(kn get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
+            kn delete pod "$victim" --grace-period=0 --force --wait=false >/dev/null 2>&1
             [ -z "${cid[$victim]:-}" ] || k8s_ctr tasks kill -s SIGKILL "${cid[$victim]}" >/dev/null 2>&1
         fi
         vid=${cid[$victim]:-}
         read_at=$(group_field entries-read)
-        for ((i = 0; i < 50 && ${#vid} > 0; i++)); do # dead before its pod is deleted
+        for ((i = 0; i < 50 && ${#vid} > 0; i++)); do # dead
             vstate=$(k8s_ctr tasks ls 2>/dev/null | awk -v id="$vid" '$1 == id {print $3}')
             case $vstate in RUNNING | PAUSED | PAUSING) sleep 0.1 ;; *) break ;; esac
         done
-        kn delete pod "$victim" --grace-period=0 --force >/dev/null 2>&1
         sleep 0.5
         left=$(consumer_pending "$victim-1")
     }
