@@ -254,18 +254,20 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
     }
 }
 
-/* Apply a full slot synchronously and clear it. */
-static long apply_slot_sync(consumer *c, slot *s)
+/* Apply a full slot synchronously and clear it.  Returns entries applied;
+ * res->status says what happened (APPLY_EREPLY when the arguments could not
+ * be built). */
+static long apply_slot_sync(consumer *c, slot *s, apply_result *res)
 {
-    apply_result res;
     if (apply_build(&c->args, &s->b, KEYS_GROUP, c->name) != 0) {
         log_error("cannot build the apply arguments (out of memory)");
+        res->status = APPLY_EREPLY;
         slot_clear(s);
         c->need_recover = 1;
         return 0;
     }
-    apply_run(c->rc, &c->args, &res);
-    long n = settle(c, &s->b, &res);
+    apply_run(c->rc, &c->args, res);
+    long n = settle(c, &s->b, res);
     slot_clear(s);
     if (n < 0) drop_in_hand(c);
     return n;
@@ -305,11 +307,10 @@ long consumer_recover(consumer *c)
         const batch *b = &c->aux.b;
         snprintf(from, sizeof from, "%.*s", (int)b->idlens[b->n_ids - 1], b->ids[b->n_ids - 1]);
         int last_page = n < c->batch_size;
-        c->need_recover = 0;
-        long applied = apply_slot_sync(c, &c->aux);
-        if (applied < 0) return -1;
-        if (c->need_setup) return -1;
-        if (c->need_recover) { /* stale or refused: start over from the head of our list */
+        apply_result res;
+        long applied = apply_slot_sync(c, &c->aux, &res);
+        if (applied < 0 || res.status == APPLY_NOGROUP) return -1;
+        if (res.status != APPLY_OK) { /* stale or refused: start over from the head of our list */
             if (++restarts > RECOVER_RESTARTS) return -1;
             snprintf(from, sizeof from, "0");
             continue;
@@ -364,7 +365,8 @@ long consumer_claim(consumer *c, int64_t min_idle_ms)
         size_t n = c->aux.b.n_ids;
         metrics_add(c->st->claims, n);
         log_info("entries claimed from idle consumers", "consumer=%s entries=%zu min_idle_ms=%s", c->name, n, idle);
-        if (apply_slot_sync(c, &c->aux) < 0) return -1;
+        apply_result res;
+        if (apply_slot_sync(c, &c->aux, &res) < 0) return -1;
         claimed += (long)n;
         if (wrapped) break;
     }
