@@ -424,17 +424,24 @@ long consumer_pump(consumer *c)
     apply_result res;
     apply_parse_reply(reply, &res);
     freeReplyObject(reply);
+    /* The read may fail (it can block for block_ms) after the apply
+     * succeeded: account for the apply first, then fail. */
+    int read_failed = 0;
     if (want_read) {
         reply = NULL;
-        if (redisGetReply(ctx, &reply) != REDIS_OK) return fail_io(c);
-        c->raw = reply;
+        if (redisGetReply(ctx, &reply) != REDIS_OK) read_failed = 1;
+        else c->raw = reply;
     }
-    if (res.status == APPLY_NOSCRIPT) { /* the pipeline is drained: run it again, reloading */
-        apply_run(c->rc, &c->args, &res);
+    if (res.status == APPLY_NOSCRIPT) { /* the script did not run; the pipeline is drained: run it now */
+        if (read_failed) res.status = APPLY_EIO;
+        else apply_run(c->rc, &c->args, &res);
     }
     long n = settle(c, &c->cur.b, &res);
     slot_clear(&c->cur);
-    if (n < 0) return fail_io(c);
+    if (n < 0 || read_failed) {
+        fail_io(c);
+        return n < 0 ? -1 : n;
+    }
     if (c->need_recover || c->need_setup) drop_in_hand(c);
     return n;
 }

@@ -43,12 +43,14 @@ for s in 0 1 2; do start_agg $s; done
     --dump dump.txt >pub.out 2>pub.err &
 pubpid=$!
 
-# Freeze a replica until it holds pending entries (at most ~2.5 s); prints
-# how many it holds.  Left stopped.
+# Freeze a replica until it holds pending entries (at most ~3 s); prints how
+# many it holds.  Left stopped.  A replica frozen inside its blocking read
+# still receives entries (Redis serves the read), so give it 0.1 s.
 freeze_with_pending() { # slot
     local s=$1 try n=0
-    for ((try = 0; try < 50; try++)); do
+    for ((try = 0; try < 20; try++)); do
         kill -STOP "${pid[$s]}"
+        sleep 0.1
         n=$(consumer_pending "agg-$s-${gen[$s]}")
         [ "$n" -gt 0 ] && break
         kill -CONT "${pid[$s]}"
