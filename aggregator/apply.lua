@@ -67,34 +67,49 @@ if (ndays > 0) ~= (nkeys > 4) or (maxts ~= '') ~= (nkeys > 4) then
 end
 
 -- every key written holds the right type, and every counter can take its
--- increment (an existing value stays far below 2^63: at most 17 digits)
+-- increment.  HMGET (and GET) fail on a wrong type here, before any write.
+-- The new value of a counter is computed now: exactly in Lua's doubles while
+-- both numbers have at most 15 characters (|sum| < 2e15 < 2^53), so one HSET
+-- per hash writes them all; a larger one goes through HINCRBY (an existing
+-- value of up to 17 digits leaves HINCRBY far from 2^63).
 local function key_type(key, want)
     local t = redis.call('TYPE', key)['ok']
     return t == 'none' or t == want
 end
 if not key_type(KEYS[2], 'set') then return redis.error_reply('apply: ' .. KEYS[2] .. ' is not a set') end
-if not key_type(KEYS[3], 'string') then return redis.error_reply('apply: ' .. KEYS[3] .. ' is not a string') end
 if ndead > 0 and not key_type(KEYS[4], 'stream') then
     return redis.error_reply('apply: ' .. KEYS[4] .. ' is not a stream')
 end
+local clock = redis.pcall('GET', KEYS[3])
+if type(clock) == 'table' and clock.err then return redis.error_reply('apply: ' .. KEYS[3] .. ' is not a string') end
+local plans = {}
 i = 7 + n
 for k = 5, nkeys do
-    if not key_type(KEYS[k], 'hash') then return redis.error_reply('apply: ' .. KEYS[k] .. ' is not a hash') end
     local m = tonumber(ARGV[i])
+    local set, big = {}, {}
     for c = 0, m - 1, CHUNK do
         local fields = {}
-        for j = c + 1, math.min(c + CHUNK, m) do fields[#fields + 1] = ARGV[i + 2 * j - 1] end
-        local cur = redis.call('HMGET', KEYS[k], unpack(fields))
+        for g = c + 1, math.min(c + CHUNK, m) do fields[#fields + 1] = ARGV[i + 2 * g - 1] end
+        local cur = redis.pcall('HMGET', KEYS[k], unpack(fields))
+        if cur.err then return redis.error_reply('apply: ' .. KEYS[k] .. ' is not a hash') end
         for j = 1, #fields do
-            local v = cur[j]
-            if v and (not string.match(v, '^%-?%d+$') or #v > 17) then
+            local v, inc = cur[j], ARGV[i + 2 * (c + j)]
+            if v and (#v > 17 or not (v == '0' or string.match(v, '^%-?[1-9]%d*$'))) then
                 return redis.error_reply('apply: ' .. KEYS[k] .. ' ' .. fields[j] .. ' holds ' .. v)
+            end
+            v = v or '0'
+            if #v <= 15 and #inc <= 15 then
+                set[#set + 1] = fields[j]
+                set[#set + 1] = string.format('%.0f', tonumber(v) + tonumber(inc))
+            else
+                big[#big + 1] = fields[j]
+                big[#big + 1] = inc
             end
         end
     end
+    plans[k] = {set, big}
     i = i + 1 + 2 * m
 end
-local clock = redis.call('GET', KEYS[3])
 
 -- ownership: the consumer's pending entries in [first, last] are exactly the ids
 local pend = redis.call('XPENDING', KEYS[1], group, ARGV[7], ARGV[6 + n], n, consumer)
@@ -104,11 +119,12 @@ for j = 1, n do
 end
 
 -- writes
-i = 7 + n
 for k = 5, nkeys do
-    local m = tonumber(ARGV[i])
-    for j = i + 1, i + 2 * m, 2 do redis.call('HINCRBY', KEYS[k], ARGV[j], ARGV[j + 1]) end
-    i = i + 1 + 2 * m
+    local set, big = plans[k][1], plans[k][2]
+    for j = 1, #set, CHUNK do -- CHUNK is even: pairs stay whole
+        redis.call('HSET', KEYS[k], unpack(set, j, math.min(j + CHUNK - 1, #set)))
+    end
+    for j = 1, #big, 2 do redis.call('HINCRBY', KEYS[k], big[j], big[j + 1]) end
 end
 for j = days_at, days_at + ndays - 1, CHUNK do
     redis.call('SADD', KEYS[2], unpack(ARGV, j, math.min(j + CHUNK - 1, days_at + ndays - 1)))

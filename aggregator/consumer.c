@@ -50,7 +50,7 @@ struct consumer {
     int need_setup, need_recover;
     int set_up;
     char claim_cursor[STREAM_ID_MAX];
-    log_state refused; /* the script refusing batches: logged once per change */
+    int refused; /* the script is refusing our batches (logged once per change) */
 };
 
 static void slot_clear(slot *s)
@@ -224,7 +224,8 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
         metrics_add(c->st->rejected, b->n_malformed);
         metrics_add(c->st->gone, b->n_gone);
         metrics_inc(c->st->batches);
-        if (c->refused.known) log_state_report(&c->refused, "apply script", 1, NULL);
+        if (c->refused) log_info("batches apply again");
+        c->refused = 0;
         log_debug("batch applied", "entries=%zu valid=%zu malformed=%zu gone=%zu", b->n_ids, b->n_valid,
                   b->n_malformed, b->n_gone);
         return res->count;
@@ -242,8 +243,11 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
     case APPLY_EREPLY:
         /* The batch stays pending: refused again on every retry until the
          * offending key is repaired; logged once per change, retried slowly. */
-        log_state_report(&c->refused, "apply script", 0, res->err);
-        log_debug("apply refused", "err=%s", log_q(q, sizeof q, res->err));
+        if (!c->refused)
+            log_error("batch refused by the apply script, nothing written; retrying every second until repaired",
+                      "err=%s", log_q(q, sizeof q, res->err));
+        else log_debug("batch refused again", "err=%s", log_q(q, sizeof q, res->err));
+        c->refused = 1;
         c->need_recover = 1;
         sig_sleep_ms(1000);
         return 0;
@@ -309,8 +313,8 @@ long consumer_recover(consumer *c)
         int last_page = n < c->batch_size;
         apply_result res;
         long applied = apply_slot_sync(c, &c->aux, &res);
-        if (applied < 0 || res.status == APPLY_NOGROUP) return -1;
-        if (res.status != APPLY_OK) { /* stale or refused: start over from the head of our list */
+        if (applied < 0 || res.status == APPLY_NOGROUP || res.status == APPLY_EREPLY) return -1;
+        if (res.status != APPLY_OK) { /* stale: start over from the head of our list */
             if (++restarts > RECOVER_RESTARTS) return -1;
             snprintf(from, sizeof from, "0");
             continue;

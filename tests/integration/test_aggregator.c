@@ -665,6 +665,61 @@ static void test_apply_refuses_bad_arguments_and_bad_keys_without_writing(void *
     rconn_free(admin);
 }
 
+static void test_counters_near_the_limits_are_incremented_exactly(void **st)
+{
+    (void)st;
+    rconn *admin = testenv_redis();
+    /* existing values on both sides of the exact-in-Lua bound (15 characters) */
+    static const struct {
+        const char *method, *before;
+        long long before_v;
+    } cases[] = {
+        {"m15", "999999999999999", 999999999999999LL},      /* 15 digits: summed in Lua */
+        {"m16", "9999999999999999", 9999999999999999LL},    /* 16 digits: HINCRBY */
+        {"m17", "99999999999999999", 99999999999999999LL},  /* 17 digits: HINCRBY */
+        {"neg", "-123456789012345", -123456789012345LL},    /* negative, 15 characters */
+        {"neg16", "-9007199254740993", -9007199254740993LL}, /* 2^53 + 1: not a double */
+        {"zero", "0", 0},
+        {"new", NULL, 0},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].before) cmd_ok(admin, "HSET agg:2026-03-11:deposit %s %s", cases[i].method, cases[i].before);
+    long long inc = 0;
+    for (int j = 0; j < 3; j++) {
+        for (size_t i = 0; i < n; i++) publish(admin, "2026-03-11T00:00:00Z", "deposit", cases[i].method, 99999999999LL - j, NULL);
+        inc += 99999999999LL - j;
+    }
+    rconn *rc;
+    consumer *c = new_consumer(&rc, "limits", 1000);
+    drain_all(c, admin);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = cmd(admin, "HGET agg:2026-03-11:deposit %s", cases[i].method);
+        char want[32];
+        snprintf(want, sizeof want, "%lld", cases[i].before_v + inc);
+        if (r->type != REDIS_REPLY_STRING || strcmp(r->str, want) != 0)
+            fail_msg("%s: got %s want %s", cases[i].method, r->type == REDIS_REPLY_STRING ? r->str : "nil", want);
+        freeReplyObject(r);
+    }
+    /* a value that is not an integer Redis accepts is refused, nothing written */
+    cmd_ok(admin, "HSET agg:2026-03-11:deposit m15 007");
+    publish(admin, "2026-03-11T00:00:00Z", "deposit", "zero", 1, NULL);
+    publish(admin, "2026-03-11T00:00:00Z", "deposit", "m15", 1, NULL);
+    for (int i = 0; i < 3; i++) consumer_step(c);
+    assert_int_equal(group_pending(admin), 2);
+    char want[32];
+    snprintf(want, sizeof want, "%lld", inc);
+    redisReply *r = cmd(admin, "HGET agg:2026-03-11:deposit zero");
+    assert_string_equal(r->str, want);
+    freeReplyObject(r);
+    r = cmd(admin, "HGET agg:2026-03-11:deposit m15");
+    assert_string_equal(r->str, "007");
+    freeReplyObject(r);
+    consumer_free(c);
+    rconn_free(rc);
+    rconn_free(admin);
+}
+
 int main(void)
 {
     if (!testenv_have_servers()) return 0;
@@ -681,6 +736,7 @@ int main(void)
         cmocka_unit_test_setup(test_dead_consumers_entries_are_claimed_and_applied_once, setup),
         cmocka_unit_test_setup(test_restarted_consumer_recovers_its_pending_and_acks_deleted_entries, setup),
         cmocka_unit_test_setup(test_apply_refuses_bad_arguments_and_bad_keys_without_writing, setup),
+        cmocka_unit_test_setup(test_counters_near_the_limits_are_incremented_exactly, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
