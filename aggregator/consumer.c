@@ -2,11 +2,15 @@
  * consumer — the group member's read/apply loop, recovery and claims; see
  * consumer.h.
  *
- * Batches in hand.  `cur` is parsed and is applied next; `raw` is a read
- * reply already received but not parsed; `nxt` receives it while Redis runs
- * the apply of `cur`.  In the steady state one pump round trip carries
- * EVALSHA(cur) + XREADGROUP(next), so at most three batches of this consumer
- * are pending at once.  `aux` holds the batch of a recovery page or a claim.
+ * Batches in hand.  Two slots: `head` (parsed, applied next) and `next`.
+ * One pump round trip carries XREADGROUP (no BLOCK, into `next`) and then
+ * EVALSHA(head): Redis answers the read first, so the client builds and
+ * parses the next batch while Redis runs the script, and Redis finds the
+ * next script waiting as soon as the client has accounted for the last one.
+ * Only an empty hand blocks (XREADGROUP … BLOCK), so an idle stream costs no
+ * apply latency.  At most two batches of this consumer are pending at once.
+ * `aux` holds a recovery page or a claim.  Every slot's reply lives in the
+ * slot's reply arena (reply_arena.h): no malloc per entry.
  *
  * Invariants:
  *  - a batch is applied only by apply.lua, whose ownership check runs in the
@@ -22,8 +26,10 @@
 #include "consumer.h"
 #include "keys.h"
 #include "log.h"
+#include "reply_arena.h"
 #include "signals.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +38,13 @@
 #define RECOVER_RESTARTS 64 /* stale pages restart recovery at most this often per call */
 #define CLAIM_ROUNDS 100    /* XAUTOCLAIM calls per consumer_claim at most */
 
+enum { S_EMPTY, S_RAW, S_FULL };
+
 typedef struct slot {
     batch b;
-    redisReply *reply; /* the batch's ids point into it */
-    int full;          /* parsed and not applied yet */
+    reply_arena arena;
+    redisReply *reply; /* in the arena; the batch's ids point into it */
+    int state;         /* S_EMPTY, S_RAW (reply received, not parsed), S_FULL (parsed) */
 } slot;
 
 struct consumer {
@@ -44,8 +53,9 @@ struct consumer {
     char name[128];
     int batch_size;
     int block_ms;
-    slot cur, nxt, aux;
-    redisReply *raw; /* a read reply received, not parsed yet */
+    slot ring[2]; /* ring[h] is the head */
+    int h;
+    slot aux;
     apply_args args;
     int need_setup, need_recover;
     int set_up;
@@ -55,27 +65,27 @@ struct consumer {
 
 static void slot_clear(slot *s)
 {
-    if (s->reply) freeReplyObject(s->reply);
     s->reply = NULL;
-    s->full = 0;
+    s->state = S_EMPTY;
     batch_reset(&s->b);
+    reply_arena_reset(&s->arena);
 }
 
 /* Forget everything in hand: it is all still pending for us in Redis. */
 static void drop_in_hand(consumer *c)
 {
-    slot_clear(&c->cur);
-    slot_clear(&c->nxt);
+    slot_clear(&c->ring[0]);
+    slot_clear(&c->ring[1]);
     slot_clear(&c->aux);
-    if (c->raw) freeReplyObject(c->raw);
-    c->raw = NULL;
 }
 
 consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st)
 {
     consumer *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    if (batch_init(&c->cur.b) || batch_init(&c->nxt.b) || batch_init(&c->aux.b)) {
+    slot *slots[3] = {&c->ring[0], &c->ring[1], &c->aux};
+    for (int i = 0; i < 3; i++) reply_arena_init(&slots[i]->arena);
+    if (batch_init(&c->ring[0].b) || batch_init(&c->ring[1].b) || batch_init(&c->aux.b)) {
         consumer_free(c);
         return NULL;
     }
@@ -93,10 +103,11 @@ consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms
 void consumer_free(consumer *c)
 {
     if (!c) return;
-    drop_in_hand(c);
-    batch_free(&c->cur.b);
-    batch_free(&c->nxt.b);
-    batch_free(&c->aux.b);
+    slot *slots[3] = {&c->ring[0], &c->ring[1], &c->aux};
+    for (int i = 0; i < 3; i++) {
+        batch_free(&slots[i]->b);
+        reply_arena_free(&slots[i]->arena);
+    }
     apply_args_free(&c->args);
     free(c);
 }
@@ -162,16 +173,37 @@ static const redisReply *read_entries(const redisReply *r)
     return s->element[1];
 }
 
-/*
- * Turn a read reply into a full slot (the slot takes the reply).  Returns the
- * number of entries, 0 for an empty read (reply freed), -1 for an unusable
- * reply (freed; flags set).
- */
-static long slot_fill(consumer *c, slot *s, redisReply *r)
+/* Send a command and read its reply into s's arena (s is cleared first).
+ * NULL on an I/O error (the context is dropped). */
+static redisReply *slot_cmd(consumer *c, slot *s, const char *fmt, ...)
 {
     slot_clear(s);
+    if (rconn_ensure(c->rc) != 0) return NULL;
+    redisContext *ctx = rconn_ctx(c->rc);
+    va_list ap;
+    va_start(ap, fmt);
+    int rv = redisvAppendCommand(ctx, fmt, ap);
+    va_end(ap);
+    redisReply *r = NULL;
+    if (rv != REDIS_OK || reply_arena_get_reply(ctx, &s->arena, &r) != REDIS_OK) {
+        rconn_drop(c->rc);
+        return NULL;
+    }
+    s->reply = r;
+    s->state = S_RAW;
+    return r;
+}
+
+/*
+ * Parse the read reply a slot holds (S_RAW).  Returns the number of entries
+ * (slot S_FULL), 0 for an empty read, -1 for an unusable reply (flags set);
+ * in both latter cases the slot is cleared.
+ */
+static long slot_parse(consumer *c, slot *s)
+{
+    redisReply *r = s->reply;
     if (r->type == REDIS_REPLY_NIL) {
-        freeReplyObject(r);
+        slot_clear(s);
         return 0;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -183,28 +215,27 @@ static long slot_fill(consumer *c, slot *s, redisReply *r)
             log_error("read failed", "err=%s", log_q(q, sizeof q, r->str));
         }
         c->need_recover = 1;
-        freeReplyObject(r);
+        slot_clear(s);
         return -1;
     }
     const redisReply *entries = read_entries(r);
     if (!entries) {
         log_error("unexpected read reply", "type=%d", r->type);
-        freeReplyObject(r);
+        slot_clear(s);
         c->need_recover = 1;
         return -1;
     }
     if (entries->elements == 0) {
-        freeReplyObject(r);
+        slot_clear(s);
         return 0;
     }
-    s->reply = r;
     if (consumer_batch_from_entries(&s->b, entries) != 0) {
         log_error("unusable read reply (bad shape or out of memory); re-reading pending entries");
         slot_clear(s);
         c->need_recover = 1;
         return -1;
     }
-    s->full = 1;
+    s->state = S_FULL;
     return (long)s->b.n_ids;
 }
 
@@ -297,15 +328,14 @@ int consumer_setup(consumer *c)
 long consumer_recover(consumer *c)
 {
     drop_in_hand(c); /* all of it is in the pending list we are about to read */
-    char from[STREAM_ID_MAX] = "0", count[16];
-    snprintf(count, sizeof count, "%d", c->batch_size);
+    char from[STREAM_ID_MAX] = "0";
     long total = 0;
     int restarts = 0;
     for (;;) {
-        redisReply *r = rconn_cmd(c->rc, "XREADGROUP GROUP %s %s COUNT %s STREAMS %s %s", KEYS_GROUP, c->name, count,
-                                  KEYS_STREAM, from);
-        if (!r) return fail_io(c);
-        long n = slot_fill(c, &c->aux, r);
+        if (!slot_cmd(c, &c->aux, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s %s", KEYS_GROUP, c->name, c->batch_size,
+                      KEYS_STREAM, from))
+            return fail_io(c);
+        long n = slot_parse(c, &c->aux);
         if (n < 0) return -1;
         if (n == 0) break;
         const batch *b = &c->aux.b;
@@ -329,13 +359,10 @@ long consumer_recover(consumer *c)
 
 long consumer_claim(consumer *c, int64_t min_idle_ms)
 {
-    char idle[32], count[16];
-    snprintf(idle, sizeof idle, "%lld", (long long)min_idle_ms);
-    snprintf(count, sizeof count, "%d", c->batch_size);
     long claimed = 0;
     for (int round = 0; round < CLAIM_ROUNDS && !c->need_recover && !c->need_setup; round++) {
-        redisReply *r = rconn_cmd(c->rc, "XAUTOCLAIM %s %s %s %s %s COUNT %s", KEYS_STREAM, KEYS_GROUP, c->name, idle,
-                                  c->claim_cursor, count);
+        redisReply *r = slot_cmd(c, &c->aux, "XAUTOCLAIM %s %s %s %lld %s COUNT %d", KEYS_STREAM, KEYS_GROUP, c->name,
+                                 (long long)min_idle_ms, c->claim_cursor, c->batch_size);
         if (!r) return fail_io(c);
         if (r->type == REDIS_REPLY_ERROR) {
             if (strstr(r->str, "NOGROUP")) c->need_setup = c->need_recover = 1;
@@ -343,32 +370,33 @@ long consumer_claim(consumer *c, int64_t min_idle_ms)
                 char q[300];
                 log_error("claim failed", "err=%s", log_q(q, sizeof q, r->str));
             }
-            freeReplyObject(r);
+            slot_clear(&c->aux);
             return -1;
         }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
-            freeReplyObject(r);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            slot_clear(&c->aux);
             return -1;
         }
         snprintf(c->claim_cursor, sizeof c->claim_cursor, "%s", r->element[0]->str);
         int wrapped = !strcmp(c->claim_cursor, "0-0");
         const redisReply *entries = r->element[1];
-        if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) {
-            freeReplyObject(r);
+        if (entries->elements == 0) {
+            slot_clear(&c->aux);
             if (wrapped) break;
             continue;
         }
         /* the claimed entries are ours now: from here on the usual rules */
-        slot_clear(&c->aux);
-        c->aux.reply = r;
         if (consumer_batch_from_entries(&c->aux.b, entries) != 0) {
             slot_clear(&c->aux);
             c->need_recover = 1;
             return -1;
         }
+        c->aux.state = S_FULL;
         size_t n = c->aux.b.n_ids;
         metrics_add(c->st->claims, n);
-        log_info("entries claimed from idle consumers", "consumer=%s entries=%zu min_idle_ms=%s", c->name, n, idle);
+        log_info("entries claimed from idle consumers", "consumer=%s entries=%zu min_idle_ms=%lld", c->name, n,
+                 (long long)min_idle_ms);
         apply_result res;
         if (apply_slot_sync(c, &c->aux, &res) < 0) return -1;
         claimed += (long)n;
@@ -381,71 +409,49 @@ long consumer_claim(consumer *c, int64_t min_idle_ms)
 
 long consumer_pump(consumer *c)
 {
-    if (!c->cur.full && c->nxt.full) { /* nxt was filled by a previous pump */
-        slot t = c->cur;
-        c->cur = c->nxt;
-        c->nxt = t;
+    slot *head = &c->ring[c->h], *next = &c->ring[1 - c->h];
+    if (head->state == S_EMPTY) { /* nothing in hand: wait for entries */
+        if (sig_stopping()) return 0;
+        if (!slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP, c->name,
+                      c->batch_size, c->block_ms, KEYS_STREAM))
+            return fail_io(c);
     }
-    if (!c->cur.full) {
-        if (!c->raw) {
-            if (sig_stopping()) return 0;
-            if (!rconn_ctx(c->rc)) return fail_io(c);
-            c->raw = rconn_cmd(c->rc, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP, c->name,
-                               c->batch_size, c->block_ms, KEYS_STREAM);
-            if (!c->raw) return fail_io(c);
-        }
-        redisReply *r = c->raw;
-        c->raw = NULL;
-        if (slot_fill(c, &c->cur, r) <= 0) return 0;
-    }
+    if (head->state == S_RAW && slot_parse(c, head) <= 0) return 0;
 
     redisContext *ctx = rconn_ctx(c->rc);
     if (!ctx) return fail_io(c);
-    if (apply_build(&c->args, &c->cur.b, KEYS_GROUP, c->name) != 0) {
+    if (apply_build(&c->args, &head->b, KEYS_GROUP, c->name) != 0) {
         log_error("cannot build the apply arguments (out of memory)");
         drop_in_hand(c);
         c->need_recover = 1;
         return 0;
     }
-    if (apply_send(c->rc, &c->args) != 0) return fail_io(c);
-    /* raw (if any) moves into nxt below, so a read is due unless nxt is taken */
-    int want_read = !sig_stopping() && !c->nxt.full;
-    if (want_read && redisAppendCommand(ctx, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP,
-                                        c->name, c->batch_size, c->block_ms, KEYS_STREAM) != REDIS_OK)
+    /* next is empty here (it became the head, or was never filled) */
+    int want_read = !sig_stopping() && next->state == S_EMPTY;
+    if (want_read && redisAppendCommand(ctx, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP, c->name,
+                                        c->batch_size, KEYS_STREAM) != REDIS_OK)
         return fail_io(c);
-    for (int done = 0; !done;)
-        if (redisBufferWrite(ctx, &done) != REDIS_OK) return fail_io(c);
+    if (apply_send(c->rc, &c->args) != 0) return fail_io(c);
 
-    /* Redis runs the script (and the read) while we parse the previous read. */
-    if (c->raw) { /* a failure only sets flags: the replies below must still be read */
-        redisReply *r = c->raw;
-        c->raw = NULL;
-        slot_fill(c, &c->nxt, r);
+    /* Redis answers the read first; we build and parse it while the script runs. */
+    if (want_read) {
+        redisReply *r = NULL;
+        slot_clear(next);
+        if (reply_arena_get_reply(ctx, &next->arena, &r) != REDIS_OK) return fail_io(c);
+        next->reply = r;
+        next->state = S_RAW;
+        slot_parse(c, next); /* a failure only sets flags: the apply's reply must still be read */
     }
-
     void *reply = NULL;
     if (redisGetReply(ctx, &reply) != REDIS_OK) return fail_io(c);
     apply_result res;
     apply_parse_reply(reply, &res);
     freeReplyObject(reply);
-    /* The read may fail (it can block for block_ms) after the apply
-     * succeeded: account for the apply first, then fail. */
-    int read_failed = 0;
-    if (want_read) {
-        reply = NULL;
-        if (redisGetReply(ctx, &reply) != REDIS_OK) read_failed = 1;
-        else c->raw = reply;
-    }
-    if (res.status == APPLY_NOSCRIPT) { /* the script did not run; the pipeline is drained: run it now */
-        if (read_failed) res.status = APPLY_EIO;
-        else apply_run(c->rc, &c->args, &res);
-    }
-    long n = settle(c, &c->cur.b, &res);
-    slot_clear(&c->cur);
-    if (n < 0 || read_failed) {
-        fail_io(c);
-        return n < 0 ? -1 : n;
-    }
+    if (res.status == APPLY_NOSCRIPT) apply_run(c->rc, &c->args, &res); /* did not run; the pipeline is drained */
+    long n = settle(c, &head->b, &res);
+    slot_clear(head);
+    c->h = 1 - c->h;
+    if (n < 0) return fail_io(c);
     if (c->need_recover || c->need_setup) drop_in_hand(c);
     return n;
 }
@@ -473,7 +479,8 @@ long consumer_step(consumer *c)
 long consumer_drain(consumer *c)
 {
     long total = 0;
-    while ((c->cur.full || c->nxt.full || c->raw) && !c->need_recover && !c->need_setup) {
+    while ((c->ring[0].state != S_EMPTY || c->ring[1].state != S_EMPTY) && !c->need_recover && !c->need_setup) {
+        if (c->ring[c->h].state == S_EMPTY) c->h = 1 - c->h;
         long n = consumer_pump(c);
         if (n < 0) break;
         total += n;
@@ -487,28 +494,21 @@ long consumer_drain(consumer *c)
 
 long consumer_fetch(consumer *c, int block_ms)
 {
-    redisReply *r = block_ms > 0 ? rconn_cmd(c->rc, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
-                                             KEYS_GROUP, c->name, c->batch_size, block_ms, KEYS_STREAM)
-                                 : rconn_cmd(c->rc, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP,
-                                             c->name, c->batch_size, KEYS_STREAM);
+    slot *head = &c->ring[c->h];
+    redisReply *r = block_ms > 0 ? slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
+                                            KEYS_GROUP, c->name, c->batch_size, block_ms, KEYS_STREAM)
+                                 : slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP,
+                                            c->name, c->batch_size, KEYS_STREAM);
     if (!r) return fail_io(c);
-    return slot_fill(c, &c->cur, r);
+    return slot_parse(c, head);
 }
 
 void consumer_commit(consumer *c, apply_result *res)
 {
+    slot *head = &c->ring[c->h];
     res->status = APPLY_EREPLY;
     res->count = 0;
     snprintf(res->err, sizeof res->err, "nothing in hand");
-    if (!c->cur.full) return;
-    if (apply_build(&c->args, &c->cur.b, KEYS_GROUP, c->name) != 0) {
-        snprintf(res->err, sizeof res->err, "out of memory");
-        return;
-    }
-    apply_run(c->rc, &c->args, res);
-    if (settle(c, &c->cur.b, res) < 0) {
-        fail_io(c);
-        return;
-    }
-    slot_clear(&c->cur);
+    if (head->state != S_FULL) return;
+    apply_slot_sync(c, head, res);
 }

@@ -15,6 +15,7 @@
 
 #include "../../aggregator/apply.h"
 #include "../../aggregator/consumer.h"
+#include "../../aggregator/reply_arena.h"
 #include "../../aggregator/stats.h"
 #include "../../aggregator/trim.h"
 #include "keys.h"
@@ -720,6 +721,75 @@ static void test_counters_near_the_limits_are_incremented_exactly(void **st)
     rconn_free(admin);
 }
 
+static void assert_same_reply(const redisReply *a, const redisReply *b, const char *what)
+{
+    if (a->type != b->type) fail_msg("%s: type %d vs %d", what, a->type, b->type);
+    switch (a->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        if (a->len != b->len || memcmp(a->str, b->str, a->len) != 0 || b->str[b->len] != '\0')
+            fail_msg("%s: string differs", what);
+        break;
+    case REDIS_REPLY_INTEGER:
+        if (a->integer != b->integer) fail_msg("%s: integer differs", what);
+        break;
+    case REDIS_REPLY_ARRAY:
+        if (a->elements != b->elements) fail_msg("%s: %zu vs %zu elements", what, a->elements, b->elements);
+        for (size_t i = 0; i < a->elements; i++) assert_same_reply(a->element[i], b->element[i], what);
+        break;
+    default:
+        break;
+    }
+}
+
+static void test_arena_replies_equal_hiredis_replies(void **st)
+{
+    (void)st;
+    rconn *rc = testenv_redis();
+    cmd_ok(rc, "XGROUP CREATE %s %s 0 MKSTREAM", KEYS_STREAM, KEYS_GROUP);
+    char id[64];
+    for (int i = 0; i < 20000; i++) publish(rc, "2026-03-12T00:00:00Z", "deposit", "visa", i + 1, i == 5 ? id : NULL);
+    redisReply *r = cmd(rc, "XREADGROUP GROUP %s a COUNT 10 STREAMS %s >", KEYS_GROUP, KEYS_STREAM);
+    freeReplyObject(r);
+    cmd_ok(rc, "XDEL %s %s", KEYS_STREAM, id); /* pending and deleted: [id, nil] */
+    static const char *cmds[] = {
+        "XREADGROUP GROUP aggregators a COUNT 10 STREAMS transactions 0", /* nested, with a nil entry */
+        "XRANGE transactions - +",                                        /* ~20,000 entries: several chunks */
+        "XREADGROUP GROUP aggregators b COUNT 5 STREAMS transactions >",
+        "XREADGROUP GROUP aggregators b STREAMS transactions 99999999999999-0", /* empty */
+        "XPENDING transactions nosuchgroup",                                      /* error */
+        "PING",                                                                  /* status */
+        "XLEN transactions",                                                     /* integer */
+        "GET nosuchkey",                                                         /* nil */
+        "XPENDING transactions aggregators - + 10 nobody",                       /* empty array */
+    };
+    reply_arena a;
+    reply_arena_init(&a);
+    for (int round = 0; round < 2; round++) { /* round 1 reuses the merged chunk */
+        for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            redisReply *want = rconn_cmd(rc, cmds[i]);
+            assert_non_null(want);
+            if (i == 2) { /* a read delivers new entries each time: compare with XRANGE of the same ids */
+                freeReplyObject(want);
+                continue;
+            }
+            assert_int_equal(redisAppendCommand(rconn_ctx(rc), cmds[i]), REDIS_OK);
+            redisReply *got = NULL;
+            assert_int_equal(reply_arena_get_reply(rconn_ctx(rc), &a, &got), REDIS_OK);
+            assert_same_reply(want, got, cmds[i]);
+            freeReplyObject(want);
+            reply_arena_reset(&a);
+        }
+    }
+    reply_arena_free(&a);
+    /* the context still uses hiredis's own objects afterwards */
+    r = rconn_cmd(rc, "XLEN %s", KEYS_STREAM);
+    assert_int_equal(r->integer, 19999); /* one was deleted */
+    freeReplyObject(r);
+    rconn_free(rc);
+}
+
 int main(void)
 {
     if (!testenv_have_servers()) return 0;
@@ -737,6 +807,7 @@ int main(void)
         cmocka_unit_test_setup(test_restarted_consumer_recovers_its_pending_and_acks_deleted_entries, setup),
         cmocka_unit_test_setup(test_apply_refuses_bad_arguments_and_bad_keys_without_writing, setup),
         cmocka_unit_test_setup(test_counters_near_the_limits_are_incremented_exactly, setup),
+        cmocka_unit_test_setup(test_arena_replies_equal_hiredis_replies, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
