@@ -790,6 +790,40 @@ static void test_arena_replies_equal_hiredis_replies(void **st)
     rconn_free(rc);
 }
 
+static void test_batch_larger_than_the_scripts_unpack_chunk_is_applied_whole(void **st)
+{
+    (void)st;
+    rconn *admin = testenv_redis();
+    const int n = 9000; /* > 2 × 4,000: three XACK, HMGET and HSET chunks */
+    redisContext *ctx = rconn_ctx(admin);
+    for (int i = 0; i < n; i++)
+        redisAppendCommand(ctx, "XADD %s * ts 2026-03-13T00:00:00Z type withdrawal method m%d cents %d src x:1",
+                           KEYS_STREAM, i, i + 1);
+    for (int i = 0; i < n; i++) {
+        void *r = NULL;
+        assert_int_equal(redisGetReply(ctx, &r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    rconn *rc;
+    consumer *c = new_consumer(&rc, "big", n);
+    assert_int_equal(consumer_step(c), 0); /* set-up */
+    assert_int_equal(consumer_fetch(c, 0), n);
+    apply_result res;
+    consumer_commit(c, &res);
+    assert_int_equal(res.status, APPLY_OK);
+    assert_int_equal(res.count, n);
+    assert_int_equal(integer(admin, "HLEN agg:2026-03-13:withdrawal"), n);
+    for (int i = 0; i < n; i += 997) {
+        char m[16];
+        snprintf(m, sizeof m, "m%d", i);
+        assert_int_equal(hget(admin, "2026-03-13", "withdrawal", m), i + 1);
+    }
+    assert_int_equal(group_pending(admin), 0);
+    consumer_free(c);
+    rconn_free(rc);
+    rconn_free(admin);
+}
+
 int main(void)
 {
     if (!testenv_have_servers()) return 0;
@@ -808,6 +842,7 @@ int main(void)
         cmocka_unit_test_setup(test_apply_refuses_bad_arguments_and_bad_keys_without_writing, setup),
         cmocka_unit_test_setup(test_counters_near_the_limits_are_incremented_exactly, setup),
         cmocka_unit_test_setup(test_arena_replies_equal_hiredis_replies, setup),
+        cmocka_unit_test_setup(test_batch_larger_than_the_scripts_unpack_chunk_is_applied_whole, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
