@@ -74,6 +74,10 @@ run() { # mode
     t1=$(now)
     a1=$(cpu_ticks "$apid")
     r1=$(cpu_ticks "$TXAGG_REDIS_PID")
+    sleep 1.5 # one more trim
+    local mem xlen
+    mem=$("${R[@]}" INFO memory | tr -d '\r' | awk -F: '$1 == "used_memory_human" {print $2}')
+    xlen=$("${R[@]}" XLEN transactions)
     kill -TERM "$apid"
     wait "$apid" || true
     apid=
@@ -87,6 +91,7 @@ print("%s: %s rows/s (%d rows in %.2f s); cpu per row: redis %.2f us, aggregator
     mode, format(int(rows / wall), ","), rows, wall, (r1 - r0) / hz / rows * 1e6, a1 / hz / rows * 1e6,
     " (redis also serves the XADDs)" if mode == "live" else ""))
 EOF
+    echo "  after: stream length $xlen, redis used_memory $mem"
     stats
 }
 
