@@ -37,6 +37,7 @@
 #define STREAM_ID_MAX 48    /* "18446744073709551615-18446744073709551615" */
 #define RECOVER_RESTARTS 64 /* stale pages restart recovery at most this often per call */
 #define CLAIM_ROUNDS 100    /* XAUTOCLAIM calls per consumer_claim at most */
+#define CONSUMER_LINGER_MS 10 /* wait after a partial batch before reading again */
 
 enum { S_EMPTY, S_RAW, S_FULL };
 
@@ -60,7 +61,8 @@ struct consumer {
     int need_setup, need_recover;
     int set_up;
     char claim_cursor[STREAM_ID_MAX];
-    int refused; /* the script is refusing our batches (logged once per change) */
+    int refused;      /* the script is refusing our batches (logged once per change) */
+    int last_partial; /* the last batch applied was not full: we are caught up */
 };
 
 static void slot_clear(slot *s)
@@ -412,6 +414,11 @@ long consumer_pump(consumer *c)
     slot *head = &c->ring[c->h], *next = &c->ring[1 - c->h];
     if (head->state == S_EMPTY) { /* nothing in hand: wait for entries */
         if (sig_stopping()) return 0;
+        /* Caught up (the last read was partial): let entries accumulate a
+         * moment, so a steady stream is applied in full batches rather than
+         * many small ones (the script's cost per hash does not shrink with
+         * the batch). */
+        if (c->last_partial && sig_sleep_ms(CONSUMER_LINGER_MS)) return 0;
         if (!slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP, c->name,
                       c->batch_size, c->block_ms, KEYS_STREAM))
             return fail_io(c);
@@ -426,8 +433,10 @@ long consumer_pump(consumer *c)
         c->need_recover = 1;
         return 0;
     }
-    /* next is empty here (it became the head, or was never filled) */
-    int want_read = !sig_stopping() && next->state == S_EMPTY;
+    /* next is empty here (it became the head, or was never filled); a
+     * partial head means we are caught up: no read ahead, linger instead */
+    c->last_partial = head->b.n_ids < (size_t)c->batch_size;
+    int want_read = !sig_stopping() && next->state == S_EMPTY && !c->last_partial;
     if (want_read && redisAppendCommand(ctx, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP, c->name,
                                         c->batch_size, KEYS_STREAM) != REDIS_OK)
         return fail_io(c);
