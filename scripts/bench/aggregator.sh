@@ -96,5 +96,9 @@ EOF
 }
 
 echo "aggregator: one replica, BATCH_SIZE=${BATCH_SIZE:-1000}, $DAYS days of event time, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+# the machine's state, for comparing runs: plain pipelined XADD on the same Redis
+ref=$(redis-benchmark -p "$port" -n 200000 -P 64 -q XADD benchref '*' f v 2>/dev/null | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | tail -1)
+"${R[@]}" DEL benchref >/dev/null
+echo "reference: redis-benchmark XADD -P 64: ${ref:-?}"
 run drain
 run live
