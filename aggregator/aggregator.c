@@ -53,7 +53,7 @@ int aggregator_run(const txagg_config *cfg)
     log_info("started", "version=%s consumer=%s group=%s batch_size=%d claim_idle_ms=%" PRId64, TXAGG_VERSION,
              cfg->consumer_name, KEYS_GROUP, cfg->batch_size, cfg->claim_idle_ms);
     agg_stats st;
-    stats_init(&st);
+    agg_stats_init(&st);
 
     http_listener *http = NULL;
     if (cfg->metrics_port > 0) {
@@ -103,8 +103,8 @@ int aggregator_run(const txagg_config *cfg)
             next_reap = now + REAP_EVERY_MS;
         }
         if (now >= next_gauges) {
-            stats_refresh(&st, rc, KEYS_GROUP);
-            stats_maybe_log(&st, now, SUMMARY_EVERY_MS);
+            agg_stats_refresh(&st, rc, KEYS_GROUP);
+            agg_stats_maybe_log(&st, now, SUMMARY_EVERY_MS);
             next_gauges = now + GAUGES_EVERY_MS;
         }
     }

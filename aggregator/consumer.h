@@ -28,7 +28,7 @@
 typedef struct consumer consumer;
 
 /* name: the consumer name (unique per replica).  block_ms: XREADGROUP BLOCK,
- * keep it below REDIS_TIMEOUT_MS.  st: counters to update (stats_init'ed). */
+ * keep it below REDIS_TIMEOUT_MS.  st: counters to update (agg_stats_init'ed). */
 consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st);
 void consumer_free(consumer *c);
 

@@ -12,7 +12,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-void stats_init(agg_stats *st)
+void agg_stats_init(agg_stats *st)
 {
     memset(st, 0, sizeof *st);
     st->entries_applied = metrics_counter("txagg_aggregator_entries_applied_total",
@@ -62,7 +62,7 @@ static void group_info(agg_stats *st, const redisReply *r, const char *group)
     }
 }
 
-int stats_refresh(agg_stats *st, rconn *rc, const char *group)
+int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group)
 {
     redisReply *r = rconn_cmd(rc, "XINFO GROUPS %s", KEYS_STREAM);
     if (!r) return -1;
@@ -77,7 +77,7 @@ int stats_refresh(agg_stats *st, rconn *rc, const char *group)
     return 0;
 }
 
-void stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms)
+void agg_stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms)
 {
     if (st->last_log_ms < 0) {
         st->last_log_ms = now_ms;

@@ -33,13 +33,13 @@ typedef struct agg_stats {
 } agg_stats;
 
 /* Register the metrics (idempotent). */
-void stats_init(agg_stats *st);
+void agg_stats_init(agg_stats *st);
 
 /* Refresh lag, pending and clock (XINFO GROUPS, GET clock).  0, or -1 on an
  * I/O error. */
-int stats_refresh(agg_stats *st, rconn *rc, const char *group);
+int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group);
 
 /* Log the INFO summary line when at least every_ms passed since the last. */
-void stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms);
+void agg_stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms);
 
 #endif

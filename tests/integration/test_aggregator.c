@@ -15,7 +15,7 @@
 
 #include "../../aggregator/apply.h"
 #include "../../aggregator/consumer.h"
-#include "../../aggregator/reply_arena.h"
+#include "reply_arena.h"
 #include "../../aggregator/stats.h"
 #include "../../aggregator/trim.h"
 #include "keys.h"
@@ -115,7 +115,7 @@ static consumer *new_consumer(rconn **rcp, const char *name, int batch_size)
     testenv_config(&cfg);
     *rcp = rconn_new(&cfg, name);
     assert_int_equal(rconn_ensure(*rcp), 0);
-    stats_init(&stats);
+    agg_stats_init(&stats);
     consumer *c = consumer_new(*rcp, name, batch_size, 20, &stats);
     assert_non_null(c);
     return c;
