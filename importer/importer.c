@@ -162,8 +162,9 @@ static int publish_result(importer *im, int st, const char *name)
     case PUBLISH_OK: return FILE_OK;
     case PUBLISH_STOPPED:
         progress_clear(im->prog);
+        char q[1100];
         log_warn("stopped before the end of the file; a rerun resumes after the last committed batch", "file=%s",
-                 name);
+                 log_q(q, sizeof q, name));
         return FILE_STOPPED;
     default: return FILE_FAILED; /* logged by publish */
     }
@@ -218,7 +219,8 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         if (reason == REJECT_NONE) {
             publish_add_row(im->pub, &row, rec.line);
         } else if (publish_add_reject(im->pub, reason, rec.line, rec.raw, rec.raw_len) != 0) {
-            log_error("out of memory", "file=%s", s->name);
+            char q[1100];
+            log_error("out of memory", "file=%s", log_q(q, sizeof q, s->name));
             st = PUBLISH_FATAL;
             break;
         }
@@ -333,9 +335,9 @@ int importer_run(const txagg_config *cfg, const importer_opts *opts, const char 
         goto out;
     }
     if (cfg->metrics_port) {
-        char err[300];
+        char err[300], q[400];
         http = http_listener_start(cfg->metrics_host, cfg->metrics_port, ready, &im, err, sizeof err);
-        if (!http) log_error("metrics listener not started; importing without it", "err=%s", err);
+        if (!http) log_error("metrics listener not started; importing without it", "err=%s", log_q(q, sizeof q, err));
     }
     if (backpressure_ensure_group(im.bp) != 0) {
         status = sig_stopping() ? 3 : 1;

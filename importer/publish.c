@@ -366,9 +366,11 @@ static int transact(publisher *p, int64_t rows, int done)
         if (unknown && cur_rows == rows && cur_done == done) break; /* the earlier attempt committed */
         if (cur_rows != p->committed_rows || cur_done != p->committed_done) {
             unwatch(p);
+            char q[1100];
             log_error("checkpoint moved by another importer; leaving this file to it", "file=%s key=%s "
                       "expected_rows=%lld found_rows=%lld found_done=%d",
-                      p->file, p->ck, (long long)p->committed_rows, (long long)cur_rows, cur_done);
+                      log_q(q, sizeof q, p->file), p->ck, (long long)p->committed_rows, (long long)cur_rows,
+                      cur_done);
             return PUBLISH_CONFLICT;
         }
 
@@ -404,8 +406,11 @@ static int transact(publisher *p, int64_t rows, int done)
             backoff = backoff * 2 > REFUSED_BACKOFF_MAX_MS ? REFUSED_BACKOFF_MAX_MS : backoff * 2;
             continue;
         default:
+        {
+            char q[1100], qw[600];
             log_error("transaction ran only in part; stream and checkpoint may disagree", "file=%s key=%s err=%s",
-                      p->file, p->ck, why);
+                      log_q(q, sizeof q, p->file), p->ck, log_q(qw, sizeof qw, why));
+        }
             return PUBLISH_FATAL;
         }
     }
