@@ -148,12 +148,21 @@ static int sleep_until(int64_t due_us)
     }
 }
 
-/* Commit the batch in hand (done: the file is finished). */
-static int flush(importer *im, int done)
+/*
+ * Commit the batch in hand (done: the file is finished).  The previous
+ * transaction is settled first, since back-pressure may use the connection;
+ * wait: also settle this one (end of file, stop, before a pacing sleep).
+ */
+static int flush(importer *im, int done, int wait)
 {
+    import_counts *cnt = progress_counts(im->prog);
+    int st = publish_sync(im->pub, cnt);
+    if (st != PUBLISH_OK) return st;
     int acc = publish_accepted(im->pub);
     if (acc > 0 && backpressure_reserve(im->bp, acc) != 0) return PUBLISH_STOPPED;
-    return publish_commit(im->pub, done, progress_counts(im->prog));
+    st = publish_commit(im->pub, done, cnt);
+    if (st == PUBLISH_OK && wait) st = publish_sync(im->pub, cnt);
+    return st;
 }
 
 static int publish_result(importer *im, int st, const char *name)
@@ -187,7 +196,7 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         if (got < 0) {
             /* Keep what was read: commit the batch in hand, then report. */
             int stopping = sig_stopping();
-            st = flush(im, 0);
+            st = flush(im, 0, 1);
             if (st != PUBLISH_OK || stopping) return publish_result(im, st == PUBLISH_OK ? PUBLISH_STOPPED : st, s->name);
             char q[1100], qe[300];
             progress_clear(im->prog);
@@ -208,7 +217,7 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
             int64_t now_us = sig_now_us();
             int64_t due = pace_due_us(&pc, now_us);
             if (due > now_us) {
-                if (publish_pending(im->pub) && (st = flush(im, 0)) != PUBLISH_OK) break;
+                if (publish_pending(im->pub) && (st = flush(im, 0, 1)) != PUBLISH_OK) break;
                 if (sleep_until(due)) {
                     st = PUBLISH_STOPPED;
                     break;
@@ -224,15 +233,15 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
             st = PUBLISH_FATAL;
             break;
         }
-        if (publish_full(im->pub) && (st = flush(im, 0)) != PUBLISH_OK) break;
+        if (publish_full(im->pub) && (st = flush(im, 0, 0)) != PUBLISH_OK) break;
         if (sig_stopping()) {
-            st = flush(im, 0);
+            st = flush(im, 0, 1);
             if (st == PUBLISH_OK) st = PUBLISH_STOPPED;
             break;
         }
         if (paced || (cnt->read & 63) == 0) progress_tick(im->prog, csv_reader_offset(rd));
     }
-    if (st == PUBLISH_OK) st = flush(im, 1);
+    if (st == PUBLISH_OK) st = flush(im, 1, 1);
     progress_tick(im->prog, csv_reader_offset(rd));
     return publish_result(im, st, s->name);
 }

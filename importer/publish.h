@@ -53,12 +53,19 @@ int publish_full(const publisher *p);
 
 /*
  * Commit the batch in hand with the checkpoint (rows += records in the batch,
- * done as given).  On PUBLISH_OK the committed rows are added to *counts and
- * the batch is empty.  Reconnects as needed; after a failure whose outcome is
- * unknown it reads the checkpoint to learn whether the batch committed, and
- * sends it again only if not.
+ * done as given).  The transaction is written and left in flight (Redis runs
+ * it while the caller reads on); its outcome is read by the next commit or by
+ * publish_sync, which add the committed rows to *counts.  Reconnects as
+ * needed; after a failure whose outcome is unknown it reads the checkpoint to
+ * learn whether the batch committed, and sends it again only if not.
+ * Nothing else may use the connection while a transaction is in flight:
+ * call publish_sync first.
  */
 int publish_commit(publisher *p, int done, import_counts *counts);
+
+/* Wait for the transaction in flight, if any, to be known committed. */
+int publish_sync(publisher *p, import_counts *counts);
+int publish_in_flight(const publisher *p);
 
 /* Checkpoint rows committed by this process (or read at open). */
 int64_t publish_committed_rows(const publisher *p);

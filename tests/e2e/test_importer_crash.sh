@@ -32,13 +32,22 @@ exactly_once() {
 # --- kill -9 in a loop ------------------------------------------------------------
 rcli FLUSHALL >/dev/null
 "$TXAGG_BIN/txgen" --rows "$ROWS" --days 60 --bad-every 97 --seed 5 --expect exp1.txt >big1.csv
+ckrows() { local k; k=$(rcli --scan --pattern 'import:checkpoint:*' | head -1); [ -n "$k" ] && rcli HGET "$k" rows || echo 0; }
+# Each run is killed a random moment after it committed something, so every
+# run makes progress (a restart first re-parses the committed records).
 kills=0 runs=0 rc=1
 while [ "$runs" -lt 300 ]; do
     runs=$((runs + 1))
+    before=$(ckrows)
     IMPORT_SPEED=0 BATCH_SIZE=300 "$TXAGG_BIN/importer" big1.csv 2>>kill.log &
     pid=$!
     pids+=("$pid")
-    sleep "0.0$((RANDOM % 9 + 1))"
+    for _ in $(seq 1 3000); do
+        kill -0 "$pid" 2>/dev/null || break
+        [ "$(ckrows)" != "$before" ] && break
+        sleep 0.01
+    done
+    sleep "0.0$((RANDOM % 4))$((RANDOM % 10))"
     kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
     wait "$pid" 2>/dev/null; rc=$?
     [ "$rc" = 0 ] && break

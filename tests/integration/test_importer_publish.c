@@ -61,6 +61,13 @@ static void stream_sum(rconn *rc, long long *n, long long *sum)
     freeReplyObject(r);
 }
 
+/* commit and wait for the outcome */
+static int commit_now(publisher *p, int done, import_counts *c)
+{
+    int st = publish_commit(p, done, c);
+    return st != PUBLISH_OK ? st : publish_sync(p, c);
+}
+
 static publisher *open_pub(rconn *rc, atomic_int *up, int64_t *rows, int *done)
 {
     publisher *p = publish_new(rc, 100, up);
@@ -82,7 +89,7 @@ static void test_batch_and_checkpoint_commit_together(void **st)
     add_rows(p, 10, 2);
     assert_int_equal(publish_add_reject(p, REJECT_AMOUNT, 12, "x,y,\"z\"", 7), 0);
     import_counts c = {0};
-    assert_int_equal(publish_commit(p, 0, &c), PUBLISH_OK);
+    assert_int_equal(commit_now(p, 0, &c), PUBLISH_OK);
     assert_int_equal(c.published, 10);
     assert_int_equal(c.rejected[REJECT_AMOUNT], 1);
     assert_int_equal(atomic_load(&up), 1);
@@ -105,7 +112,7 @@ static void test_batch_and_checkpoint_commit_together(void **st)
     freeReplyObject(r);
 
     /* the final (empty) commit sets done; a reopened file reports both */
-    assert_int_equal(publish_commit(p, 1, &c), PUBLISH_OK);
+    assert_int_equal(commit_now(p, 1, &c), PUBLISH_OK);
     publish_free(p);
     p = open_pub(rc, &up, &rows, &done);
     assert_int_equal(rows, 11);
@@ -126,11 +133,11 @@ static void check_fault_commits_once(int fault)
     publisher *p = open_pub(rc, NULL, &rows, &done);
     add_rows(p, 50, 2);
     import_counts c = {0};
-    assert_int_equal(publish_commit(p, 0, &c), PUBLISH_OK);
+    assert_int_equal(commit_now(p, 0, &c), PUBLISH_OK);
     add_rows(p, 50, 52);
     publish_test_fault(p, fault);
     uint64_t reconnects = rconn_reconnect_total();
-    assert_int_equal(publish_commit(p, 1, &c), PUBLISH_OK);
+    assert_int_equal(commit_now(p, 1, &c), PUBLISH_OK);
     assert_true(rconn_reconnect_total() > reconnects); /* the fault really cut the connection */
     long long n, sum;
     stream_sum(admin, &n, &sum);
@@ -158,6 +165,33 @@ static void test_exec_reply_lost_after_commit_is_not_sent_again(void **st)
     check_fault_commits_once(2);
 }
 
+static void test_transaction_in_flight_is_settled_by_the_next_commit(void **st)
+{
+    (void)st;
+    rconn *rc = testenv_redis(), *admin = testenv_redis();
+    int64_t rows;
+    int done;
+    publisher *p = open_pub(rc, NULL, &rows, &done);
+    import_counts c = {0};
+    add_rows(p, 30, 2);
+    assert_int_equal(publish_commit(p, 0, &c), PUBLISH_OK);
+    assert_true(publish_in_flight(p));
+    assert_int_equal(c.published, 0); /* not known committed yet */
+    add_rows(p, 20, 32);
+    assert_int_equal(publish_commit(p, 1, &c), PUBLISH_OK);
+    assert_int_equal(c.published, 30);
+    assert_int_equal(publish_sync(p, &c), PUBLISH_OK);
+    assert_false(publish_in_flight(p));
+    assert_int_equal(c.published, 50);
+    assert_int_equal(c.batches, 2);
+    assert_int_equal(int_reply(admin, "XLEN %s", KEYS_STREAM), 50);
+    assert_int_equal(int_reply(admin, "HGET %s rows", CK), 50);
+    assert_int_equal(int_reply(admin, "HGET %s done", CK), 1);
+    publish_free(p);
+    rconn_free(rc);
+    rconn_free(admin);
+}
+
 static void test_checkpoint_moved_by_another_writer_is_a_conflict_publishing_nothing(void **st)
 {
     (void)st;
@@ -167,7 +201,7 @@ static void test_checkpoint_moved_by_another_writer_is_a_conflict_publishing_not
     publisher *p = open_pub(rc, NULL, &rows, &done);
     add_rows(p, 5, 2);
     import_counts c = {0};
-    assert_int_equal(publish_commit(p, 0, &c), PUBLISH_OK);
+    assert_int_equal(commit_now(p, 0, &c), PUBLISH_OK);
     redisReply *r = rconn_cmd(admin, "HSET %s rows 7", CK); /* "another importer" */
     freeReplyObject(r);
     add_rows(p, 5, 7);
@@ -205,7 +239,7 @@ static void test_refused_transaction_is_retried_until_redis_accepts_it(void **st
     pthread_create(&t, NULL, restore_memory_later, NULL);
     import_counts c = {0};
     int64_t start = sig_now_ms();
-    int st2 = publish_commit(p, 0, &c);
+    int st2 = commit_now(p, 0, &c);
     pthread_join(t, NULL);
     assert_int_equal(st2, PUBLISH_OK);
     assert_true(sig_now_ms() - start >= 300); /* it did wait for the refusal to end */
@@ -299,6 +333,7 @@ int main(void)
         cmocka_unit_test_setup(test_batch_and_checkpoint_commit_together, setup),
         cmocka_unit_test_setup(test_connection_lost_before_exec_resends_the_batch_once, setup),
         cmocka_unit_test_setup(test_exec_reply_lost_after_commit_is_not_sent_again, setup),
+        cmocka_unit_test_setup(test_transaction_in_flight_is_settled_by_the_next_commit, setup),
         cmocka_unit_test_setup(test_checkpoint_moved_by_another_writer_is_a_conflict_publishing_nothing, setup),
         cmocka_unit_test_setup(test_refused_transaction_is_retried_until_redis_accepts_it, setup),
         cmocka_unit_test_setup(test_backlog_is_lag_plus_pending_or_the_stream_length, setup),
