@@ -105,6 +105,15 @@ out=$(imp empty.csv 2>&1); rc=$?
 is "$rc" 2 "an empty file (no header) exits 2"
 like "$out" "no header" "an empty file is reported as having no header"
 
+# standard input longer than the 1 MiB its identity is taken from
+flush
+"$TXAGG_BIN/txgen" --rows 40000 --seed 12 >bigstdin.csv
+imp - <bigstdin.csv 2>/dev/null; rc=$?
+is "$rc:$(rcli XLEN transactions)" "0:40000" "a stdin stream over 1 MiB is imported in full"
+out=$(LOG_LEVEL=INFO imp - <bigstdin.csv 2>&1)
+like "$out" "already imported" "the same long stdin stream is recognised as imported"
+is "$(rcli XLEN transactions)" 40000 "and adds nothing"
+
 # --- CSV_PATH ---------------------------------------------------------------------
 flush
 CSV_PATH=c.csv imp 2>/dev/null; rc=$?
