@@ -132,19 +132,18 @@ static void reasons_kv(const import_counts *c, char *buf, size_t n, const char *
     }
 }
 
-static void summary(progress *p, const char *what, const char *status, const import_counts *c, int64_t us)
+/* One logfmt summary line; head: the leading key=value pairs. */
+static void summary(const char *what, const char *head, const import_counts *c, int64_t us)
 {
     double secs = (double)us / 1e6;
     double rate = secs > 0 ? (double)(c->read - c->skipped) / secs : 0;
-    char kv[512], qname[300], qstatus[64];
+    char kv[512];
     reasons_kv(c, kv, sizeof kv, "rejected_", " ");
     log_info(what,
-             "file=%s%s%s rows_read=%lld skipped=%lld published=%lld rejected=%lld%s%s batches=%lld "
-             "seconds=%.3f rows_per_s=%.0f",
-             log_q(qname, sizeof qname, p->name), status[0] ? " status=" : "",
-             status[0] ? log_q(qstatus, sizeof qstatus, status) : "", (long long)c->read, (long long)c->skipped,
-             (long long)c->published, (long long)import_counts_rejected(c), kv[0] ? " " : "", kv,
-             (long long)c->batches, secs, rate);
+             "%s rows_read=%lld skipped=%lld published=%lld rejected=%lld%s%s batches=%lld seconds=%.3f "
+             "rows_per_s=%.0f",
+             head, (long long)c->read, (long long)c->skipped, (long long)c->published,
+             (long long)import_counts_rejected(c), kv[0] ? " " : "", kv, (long long)c->batches, secs, rate);
 }
 
 static void block(progress *p, const char *title, const import_counts *c, int64_t us)
@@ -184,7 +183,10 @@ void progress_file_end(progress *p, const char *status)
     sync_metrics(p);
     progress_clear(p);
     int64_t us = sig_now_us() - p->file_start_us;
-    summary(p, "file summary", status, &p->cur, us);
+    char head[800], qname[600], qstatus[64];
+    snprintf(head, sizeof head, "file=%s status=%s", log_q(qname, sizeof qname, p->name),
+             log_q(qstatus, sizeof qstatus, status));
+    summary("file summary", head, &p->cur, us);
     char title[400];
     snprintf(title, sizeof title, "%s: %s", p->name, status);
     block(p, title, &p->cur, us);
@@ -195,7 +197,8 @@ void progress_total(progress *p)
 {
     progress_clear(p);
     int64_t us = sig_now_us() - p->run_start_us;
-    snprintf(p->name, sizeof p->name, "(all %d files)", p->nfiles);
-    summary(p, "import summary", "", &p->total, us);
+    char head[32];
+    snprintf(head, sizeof head, "files=%d", p->nfiles);
+    summary("import summary", head, &p->total, us);
     if (p->nfiles > 1) block(p, "total", &p->total, us);
 }
