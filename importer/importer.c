@@ -206,9 +206,12 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         }
         if (got == 0) break;
         cnt->read++;
-        if (cnt->skipped < skip) {
+        if (cnt->skipped < skip) { /* committed by an earlier run: parsed, not published */
             cnt->skipped++;
-            if ((cnt->read & 1023) == 0) progress_tick(im->prog, csv_reader_offset(rd));
+            if ((cnt->read & 1023) == 0) {
+                if (sig_stopping()) return publish_result(im, PUBLISH_STOPPED, s->name);
+                progress_tick(im->prog, csv_reader_offset(rd));
+            }
             continue;
         }
         int64_t sleep_ms;
