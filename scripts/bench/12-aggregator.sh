@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench/aggregator.sh — `make bench` part: the aggregator alone
+# scripts/bench/12-aggregator.sh — `make bench` part: the aggregator alone
 # (stream → daily hashes), one replica, on a redis-server of its own.
 #
 #   1. drain: BENCH_AGG_ROWS (default 1,000,000) entries over BENCH_AGG_DAYS
