@@ -152,12 +152,18 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
+int snapshot_parse_version(const redisReply *r, uint64_t *version)
+{
+    *version = 0;
+    if (r->type == REDIS_REPLY_NIL) return 0;
+    return is_str(r) ? parse_u64(r->str, r->len, version) : -1;
+}
+
 /* version and archived-through from their replies (string, or nil/"" = unset). */
 static int parse_header(const redisReply *ver, const redisReply *thr, snapshot *s, char *err, size_t errlen)
 {
-    s->version = 0;
     s->has_through = 0;
-    if (ver->type != REDIS_REPLY_NIL && (!is_str(ver) || parse_u64(ver->str, ver->len, &s->version)))
+    if (snapshot_parse_version(ver, &s->version))
         return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
     if (thr->type != REDIS_REPLY_NIL && (!is_str(thr) || thr->len > 0)) {
         if (!is_str(thr) || parse_day(thr->str, thr->len, &s->through))

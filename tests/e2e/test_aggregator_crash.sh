@@ -108,7 +108,7 @@ is "$("${R[@]}" XLEN transactions:rejected)" "$(agg_oracle_bad dump.txt)" \
     "each malformed entry is dead-lettered exactly once"
 
 trimmed() { [ "$("${R[@]}" XLEN transactions)" -le 1 ]; }
-check "the stream is trimmed behind the group (XLEN <= 1)" agg_wait_until 30 trimmed
+check "the stream is trimmed behind the group (XLEN <= 1)" wait_until 30 trimmed
 
 for s in 0 1; do
     kill -TERM "${pid[$s]}"

@@ -41,7 +41,7 @@ CONSUMER_NAME=svc-b METRICS_PORT=$mport LOG_LEVEL=INFO "$TXAGG_BIN/aggregator" 2
 bpid=$!
 pids+=("$bpid")
 logged_port() { grep -q 'msg="metrics listener not started' b.log; }
-check "a metrics port in use is logged as an error" agg_wait_until 20 logged_port
+check "a metrics port in use is logged as an error" wait_until 20 logged_port
 sleep 0.5
 check "… and the replica keeps running" kill -0 "$bpid"
 kill -TERM "$bpid"
@@ -53,7 +53,7 @@ rm -f dump.txt
 pubpid=$!
 pids+=("$pubpid")
 reading() { r=$(agg_group_field entries-read); [ -n "$r" ] && [ "$r" -gt 0 ]; }
-check "the aggregator starts reading the stream" agg_wait_until 30 reading
+check "the aggregator starts reading the stream" wait_until 30 reading
 kill -TERM "$apid"
 wait "$apid"
 is "$?" 0 "SIGTERM while busy: exit 0"
@@ -87,7 +87,7 @@ check "before the outage: drained" agg_wait_drained 60
 kill -KILL "$own_redis"
 wait "$own_redis" 2>/dev/null
 not_ready() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$oport/ready")" = 503 ]; }
-check "/ready answers 503 while Redis is down" agg_wait_until 20 not_ready
+check "/ready answers 503 while Redis is down" wait_until 20 not_ready
 sleep 2 # several reconnection attempts
 start_own_redis || bail_out "cannot restart our redis-server"
 REDIS_PORT=$rport "$PUB" --from 5000 --count 5000 --seed 9 --days 3 --dump dump2.txt >/dev/null 2>&1

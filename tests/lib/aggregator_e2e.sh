@@ -10,7 +10,7 @@
 #   agg_oracle_bad DUMP         number of malformed entries
 #   agg_group_field NAME        a field of the group's XINFO GROUPS entry
 #   agg_wait_drained SECS       until the group has delivered and acknowledged all
-#   agg_wait_until SECS CMD…    poll CMD every 0.1 s
+#   wait_until SECS CMD…    poll CMD every 0.1 s
 
 R=(redis-cli -p "$REDIS_PORT")
 
@@ -49,15 +49,6 @@ agg_group_field() {
     "${R[@]}" XINFO GROUPS transactions 2>/dev/null | awk -v f="$1" 'want {print; exit} $0 == f {want = 1}'
 }
 
-agg_wait_until() {
-    local secs=$1 i
-    shift
-    for ((i = 0; i < secs * 10; i++)); do
-        if "$@"; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
 
 # Everything delivered (lag 0; when Redis cannot tell the lag, the group's
 # last-delivered-id is the stream's last id) and nothing pending.
@@ -74,4 +65,4 @@ agg_drained() {
     [ "$("${R[@]}" XPENDING transactions aggregators | head -1)" = 0 ]
 }
 
-agg_wait_drained() { agg_wait_until "$1" agg_drained; }
+agg_wait_drained() { wait_until "$1" agg_drained; }
