@@ -3,6 +3,9 @@
 #
 #   txagg_cache_dir          where built tools are cached (FerretDB, Kubernetes…)
 #   txagg_ferretdb_bin       path of the cached FerretDB binary
+#   txagg_compose_bin        path of the cached Compose v2 CLI plugin binary
+#   txagg_compose_plugin     where the Docker CLI looks for that plugin
+#   txagg_compose            the compose command: "docker compose" (v2) or "docker-compose" (v1)
 #   txagg_mongo_server       "mongod" when one is on PATH, else the FerretDB path
 #   txagg_free_port          a free loopback TCP port
 #   txagg_start_redis DIR PORT [redis-server args…]   sets TXAGG_REDIS_PID
@@ -12,6 +15,7 @@
 #   txagg_wait_tcp HOST PORT [SECONDS]
 
 TXAGG_FERRETDB_VERSION=v1.24.2
+TXAGG_COMPOSE_VERSION=v2.29.7
 
 txagg_cache_dir() {
     echo "${TXAGG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/txagg}"
@@ -19,6 +23,24 @@ txagg_cache_dir() {
 
 txagg_ferretdb_bin() {
     echo "$(txagg_cache_dir)/ferretdb-$TXAGG_FERRETDB_VERSION/ferretdb"
+}
+
+txagg_compose_bin() {
+    echo "$(txagg_cache_dir)/compose-$TXAGG_COMPOSE_VERSION/docker-compose"
+}
+
+txagg_compose_plugin() {
+    echo "${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"
+}
+
+# Prints the compose command to use, v2 first; TXAGG_COMPOSE overrides
+# (e.g. TXAGG_COMPOSE=docker-compose to exercise v1).  Fails when neither works.
+txagg_compose() {
+    if [ -n "${TXAGG_COMPOSE:-}" ]; then echo "$TXAGG_COMPOSE"
+    elif docker compose version >/dev/null 2>&1; then echo "docker compose"
+    elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose
+    else return 1
+    fi
 }
 
 txagg_go() {
