@@ -11,6 +11,7 @@
 #   txagg_start_redis DIR PORT [redis-server args…]   sets TXAGG_REDIS_PID
 #   txagg_start_mongo DIR PORT                        sets TXAGG_MONGO_PID
 #   txagg_stop_pid PID       TERM, wait up to 10 s, then KILL
+#   txagg_pid_running PID    the process runs (not gone, not a zombie)
 #   txagg_wait_http URL [SECONDS]
 #   txagg_wait_tcp HOST PORT [SECONDS]
 
@@ -118,13 +119,21 @@ txagg_start_mongo() {
         { echo "FerretDB did not start (see $dir/ferretdb.log)" >&2; return 1; }
 }
 
+# True while PID runs: a zombie (exited, not yet reaped by this shell) has
+# stopped, although kill -0 still succeeds on it.
+txagg_pid_running() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "${st%% *}" != Z ]
+}
+
 txagg_stop_pid() {
     local pid=$1 i
     [ -n "$pid" ] || return 0
     kill -CONT "$pid" 2>/dev/null
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        txagg_pid_running "$pid" || { wait "$pid" 2>/dev/null; return 0; }
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null
