@@ -7,7 +7,8 @@ Nothing here shares code with the services.
 
   expect OUT [--csv FILE]... [--expect FILE]...
         sums the accepted rows of each CSV (read here) and each txgen --expect
-        file ("day<TAB>type<TAB>method<TAB>cents") into OUT, same format
+        file ("day<TAB>type<TAB>method<TAB>cents" lines after "# …" summary
+        lines) into OUT, same format
   csv-vs-expect CSV EXPECT   exit 1 when this reading of CSV disagrees with EXPECT
   range EXPECTED             "FROM TO": the first and last day with data
   span EXPECTED              days from the first to the last day, inclusive
@@ -105,7 +106,7 @@ def read_expect(path, totals):
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
-            if not line:
+            if not line or line.startswith("#"):  # txgen's "# rows N" summary lines
                 continue
             parts = line.split("\t")
             if len(parts) != 4 or parts[1] not in ("deposit", "withdrawal") or not re.match(r"^-?\d+$", parts[3]):

@@ -176,11 +176,14 @@ like "$mport" '^127\.0\.0\.1:[0-9]+$' "aggregator replica 2 publishes its metric
 like "$(curl -sS --max-time 5 "http://$mport/metrics")" '^# (HELP|TYPE) ' "aggregator replica 2's /metrics answers on the host"
 
 # -- data ----------------------------------------------------------------------
-txgen() { # txgen NAME ROWS DAYS SEED: data/NAME.csv and data/NAME.expect
+txgen() { # txgen NAME [txgen flags…]: data/NAME.csv and data/NAME.expect, with the image's txgen
+    local name=$1
+    shift
     docker run --rm --label "org.txagg.test=$PROJECT" --user "$(id -u):$(id -g)" -v "$TMP/data:/out" "$IMAGE" \
-        txgen --rows "$2" --days "$3" --seed "$4" --expect "/out/$1.expect" >"$TMP/data/$1.csv" 2>"$TMP/$1.txgen.log"
+        txgen "$@" --expect "/out/$name.expect" >"$TMP/data/$name.csv" 2>"$TMP/$name.txgen.log"
 }
-txgen gen1 "$ROWS1" 30 11
+# Every valid form of row, out of time order, every 50th row invalid.
+txgen gen1 --rows "$ROWS1" --start 2026-01-01 --days 30 --seed 11 --bad-every 50
 rc=$?
 check "txgen writes a $ROWS1-row file over 30 days and its expected totals" test $rc = 0 -a -s "$TMP/data/gen1.expect"
 [ $rc = 0 ] || { sed 's/^/#   | /' "$TMP/gen1.txgen.log"; bail_out "no generated data (bin/txgen)"; }
@@ -251,7 +254,7 @@ for h in $hosts; do grep -q "^$h-" <<<"$names" && n=$((n + 1)); done
 is "$n" 3 "each aggregator replica reads as its own consumer (hostname-pid)"
 
 # -- import 2, paced, with an aggregator killed in the middle; redis restart --
-txgen gen2 "$ROWS2" 45 22 || bail_out "txgen failed"
+txgen gen2 --rows "$ROWS2" --start 2026-01-20 --days 45 --seed 22 --bad-every 101 || bail_out "txgen failed"
 "${ORACLE[@]}" expect "$TMP/expected2.tsv" --csv "$TMP/data/transactions_1_month.csv" \
     --expect "$TMP/data/gen1.expect" --expect "$TMP/data/gen2.expect"
 # Pace it to last ~20 s whatever the machine's speed: IMPORT_SPEED = total sleep_ms / 20000.
