@@ -210,6 +210,12 @@ drained() {
         [ "$lag" = 0 ]
     fi
 }
+drain_diag() {
+    [ "$TAP_FAILED" -gt 0 ] || return 0
+    echo "#   group: $(group_info | tr '\n' ' ')"
+    echo "#   stream: $(rcli xinfo stream transactions | awk 'NR % 2 { k = $0; next } k !~ /entry/ { printf "%s=%s ", k, $0 }')"
+    echo "#   consumers: $(rcli xinfo consumers transactions aggregators | tr '\n' ' ')"
+}
 # Archival settled: no batch in flight and no hot day older than the window.
 settled() {
     local clock cutoff d
@@ -241,7 +247,7 @@ check "the importer service imports the bundled sample (CSV_PATH) and exits 0" [
 [ $rc = 0 ] || { tail -10 "$TMP/import-sample.log" | sed 's/^/#   | /'; bail_out "import failed; the checks below need the importer"; }
 dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1.log" 2>&1
 check "the importer imports the generated file and exits 0" [ $? = 0 ]
-check "every entry is acknowledged (nothing pending, no lag)" wait_until 300 drained
+check "every entry is acknowledged (nothing pending, no lag)" wait_until 300 drained || drain_diag
 check "days older than RETENTION_DAYS leave redis (archival settled)" wait_until 300 settled
 check "system:archived_through is set: days were archived to mongo" test -n "$(rcli get system:archived_through)"
 oldest=$(head -1 "$TMP/expected1.tsv" | cut -f1)
@@ -294,7 +300,8 @@ clock_after=$(rcli get system:virtual_clock)
 not_before() { [ -n "$1" ] && [ -n "$2" ] && ! [[ "$2" < "$1" ]]; }
 check "the virtual clock survives the redis restart (AOF): $clock_before -> $clock_after" \
     not_before "$clock_before" "$clock_after"
-check "after the kill and the restart nothing is pending and nothing lags" wait_until 300 drained
+check "after the kill and the restart nothing is pending and nothing lags" wait_until 300 drained ||
+    drain_diag
 check "archival settles again" wait_until 300 settled
 is "$(rcli xpending transactions aggregators | head -1)" 0 "XPENDING counts 0 entries in the group"
 is "$(rcli keys 'archive:frozen:*' | grep -c .)" 0 "no frozen archive hash is left behind"
@@ -304,7 +311,7 @@ stats_exact "$TMP/expected2.tsv" "/stats equals sample + both generated files af
 out=$(dc run --rm --no-deps -T importer 2>&1)
 check "a second run of the importer service exits 0" [ $? = 0 ]
 like "$out" 'already imported' "it says the sample was already imported"
-check "totals are unchanged after the re-run" wait_until 30 drained
+check "nothing is pending after the re-run" wait_until 30 drained || drain_diag
 stats_exact "$TMP/expected2.tsv" "/stats still equals the independent computation"
 
 # -- SIGTERM as PID 1 ----------------------------------------------------------
