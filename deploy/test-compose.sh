@@ -195,23 +195,19 @@ check "txgen's expected totals agree with Python's own reading of its CSV" [ $? 
 echo "$out"
 "${ORACLE[@]}" expect "$TMP/expected1.tsv" --csv "$TMP/data/transactions_1_month.csv" --expect "$TMP/data/gen1.expect"
 
-# Nothing pending: every stream entry delivered and acknowledged.
+# Nothing pending: every stream entry delivered (the group's last delivered
+# id is the stream's last id) and acknowledged (no pending entry).  The
+# group's `lag` is not used: Redis 7.0 can report a stale non-zero lag after
+# it reloads the AOF (entries-read is not restored exactly), while the ids are.
 group_info() { rcli xinfo groups transactions | awk 'NR % 2 { k = $0; next } { print k "=" $0 }'; }
 drained() {
-    local g pending lag last
+    local g last
     g=$(group_info) || return 1
-    pending=$(sed -n 's/^pending=//p' <<<"$g")
-    lag=$(sed -n 's/^lag=//p' <<<"$g")
-    [ "$pending" = 0 ] || return 1
-    if [ -z "$lag" ]; then # nil lag: compare the last delivered id with the stream's last id
-        last=$(rcli xinfo stream transactions | awk 'p { print; exit } $0 == "last-generated-id" { p = 1 }')
-        [ "$(sed -n 's/^last-delivered-id=//p' <<<"$g")" = "$last" ]
-    else
-        [ "$lag" = 0 ]
-    fi
+    [ "$(sed -n 's/^pending=//p' <<<"$g")" = 0 ] || return 1
+    last=$(rcli xinfo stream transactions | awk 'p { print; exit } $0 == "last-generated-id" { p = 1 }')
+    [ -n "$last" ] && [ "$(sed -n 's/^last-delivered-id=//p' <<<"$g")" = "$last" ]
 }
 drain_diag() {
-    [ "$TAP_FAILED" -gt 0 ] || return 0
     echo "#   group: $(group_info | tr '\n' ' ')"
     echo "#   stream: $(rcli xinfo stream transactions | awk 'NR % 2 { k = $0; next } k !~ /entry/ { printf "%s=%s ", k, $0 }')"
     echo "#   consumers: $(rcli xinfo consumers transactions aggregators | tr '\n' ' ')"
@@ -247,7 +243,10 @@ check "the importer service imports the bundled sample (CSV_PATH) and exits 0" [
 [ $rc = 0 ] || { tail -10 "$TMP/import-sample.log" | sed 's/^/#   | /'; bail_out "import failed; the checks below need the importer"; }
 dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1.log" 2>&1
 check "the importer imports the generated file and exits 0" [ $? = 0 ]
-check "every entry is acknowledged (nothing pending, no lag)" wait_until 300 drained || drain_diag
+check_drained() { # check_drained SECONDS NAME
+    if wait_until "$1" drained; then ok "$2"; else not_ok "$2" "not drained after $1 s"; drain_diag; fi
+}
+check_drained 300 "every entry is delivered and acknowledged (nothing pending)"
 check "days older than RETENTION_DAYS leave redis (archival settled)" wait_until 300 settled
 check "system:archived_through is set: days were archived to mongo" test -n "$(rcli get system:archived_through)"
 oldest=$(head -1 "$TMP/expected1.tsv" | cut -f1)
@@ -300,8 +299,7 @@ clock_after=$(rcli get system:virtual_clock)
 not_before() { [ -n "$1" ] && [ -n "$2" ] && ! [[ "$2" < "$1" ]]; }
 check "the virtual clock survives the redis restart (AOF): $clock_before -> $clock_after" \
     not_before "$clock_before" "$clock_after"
-check "after the kill and the restart nothing is pending and nothing lags" wait_until 300 drained ||
-    drain_diag
+check_drained 300 "after the kill and the restart every entry is delivered and acknowledged"
 check "archival settles again" wait_until 300 settled
 is "$(rcli xpending transactions aggregators | head -1)" 0 "XPENDING counts 0 entries in the group"
 is "$(rcli keys 'archive:frozen:*' | grep -c .)" 0 "no frozen archive hash is left behind"
@@ -311,7 +309,7 @@ stats_exact "$TMP/expected2.tsv" "/stats equals sample + both generated files af
 out=$(dc run --rm --no-deps -T importer 2>&1)
 check "a second run of the importer service exits 0" [ $? = 0 ]
 like "$out" 'already imported' "it says the sample was already imported"
-check "nothing is pending after the re-run" wait_until 30 drained || drain_diag
+check_drained 30 "nothing is pending after the re-run"
 stats_exact "$TMP/expected2.tsv" "/stats still equals the independent computation"
 
 # -- SIGTERM as PID 1 ----------------------------------------------------------
