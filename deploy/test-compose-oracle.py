@@ -134,7 +134,7 @@ def cmd_expect(args):
         path = next(it)
         if flag == "--csv":
             ok, bad = read_csv(path, totals)
-            print(f"# oracle: {path}: {ok} rows accepted, {bad} rejected")
+            print(f"# oracle: {path}: {ok} rows accepted, {bad} records rejected")
         elif flag == "--expect":
             read_expect(path, totals)
         else:
@@ -149,7 +149,7 @@ def cmd_csv_vs_expect(args):
     mine = {k: v for k, v in mine.items() if v}
     theirs = {k: v for k, v in theirs.items() if v}
     if mine == theirs:
-        print(f"# oracle: {args[0]}: {ok} accepted, {bad} rejected; agrees with {args[1]}")
+        print(f"# oracle: {args[0]}: {ok} rows accepted, {bad} records rejected; agrees with {args[1]}")
         return 0
     diff = sorted(set(mine) ^ set(theirs) | {k for k in mine if k in theirs and mine[k] != theirs[k]})
     for k in diff[:10]:
