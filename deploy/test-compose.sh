@@ -104,6 +104,10 @@ teardown() {
     left=$(docker ps -aq --filter "label=org.txagg.test=$PROJECT")
     [ -z "$left" ] || docker rm -f $left >/dev/null 2>&1
     if [ $built_image = 1 ] && [ "${TXAGG_KEEP_IMAGE:-0}" != 1 ]; then docker rmi "$IMAGE" >/dev/null 2>&1; fi
+    # The classic builder (Compose v1) leaves the build stage as an untagged
+    # image, labelled with this run's build id.
+    left=$(docker images -q --filter dangling=true --filter "label=org.txagg.build-id=$PROJECT")
+    [ -z "$left" ] || docker rmi $left >/dev/null 2>&1
     left="$(containers '' all)$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")"
     left+=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT")
     [ -z "$left" ] || echo "# WARNING: teardown left objects of project $PROJECT behind: $left"
@@ -117,7 +121,7 @@ trap 'echo "# interrupted"; exit 130' INT TERM
 # -- the image ---------------------------------------------------------------
 docker image inspect "$IMAGE" >/dev/null 2>&1 || built_image=1
 t=$SECONDS
-dc build >"$TMP/build.log" 2>&1
+dc build --build-arg TXAGG_BUILD_ID="$PROJECT" >"$TMP/build.log" 2>&1
 rc=$?
 check "the image builds from deploy/Dockerfile through the compose file" [ $rc = 0 ]
 [ $rc = 0 ] || { tail -30 "$TMP/build.log" | sed 's/^/#   | /'; bail_out "no image, nothing else can run"; }
