@@ -143,27 +143,26 @@ check "up -d --scale aggregator=3 --scale persistor=2 starts the stack" [ $rc = 
 [ $rc = 0 ] || { tail -20 "$TMP/up.log" | sed 's/^/#   | /'; bail_out "the stack did not start"; }
 
 # All containers of the long-running services healthy (or report which are not).
-wait_healthy() {
-    local secs=$1 want=$2 c s n bad i
-    for ((i = 0; i < secs * 5; i++)); do
-        n=0 bad=
-        for c in $(containers); do
-            s=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$c" 2>/dev/null)
-            if [ "$s" = healthy ]; then n=$((n + 1)); else bad+=" $(docker inspect -f '{{.Name}}' "$c")=$s"; fi
-        done
-        [ "$n" -ge "$want" ] && [ -z "$bad" ] && return 0
-        sleep 0.2
+wait_healthy() { # wait_healthy SECONDS N: N containers running, all healthy
+    local deadline=$((SECONDS + $1)) want=$2 st n bad
+    while :; do
+        st=$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $(containers) 2>/dev/null)
+        n=$(grep -c ' healthy$' <<<"$st")
+        bad=$(grep -v ' healthy$' <<<"$st" | tr '\n' ' ')
+        [ "$n" -ge "$want" ] && [ -z "${bad// /}" ] && return 0
+        [ $SECONDS -lt $deadline ] || break
+        sleep 0.5
     done
-    echo "#   not healthy after ${secs}s:${bad:- (only $n of $want containers)}"
+    echo "#   not healthy after $1 s: ${bad:-(only $n of $want containers)}"
     for c in $(containers '' all); do
-        s=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")
-        [ "$s" = "running healthy" ] && continue
-        echo "#   $(docker inspect -f '{{.Name}}' "$c"): $s; last log lines:"
+        st=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")
+        [ "$st" = "running healthy" ] && continue
+        echo "#   $(docker inspect -f '{{.Name}}' "$c"): $st; last log lines:"
         docker logs --tail 5 "$c" 2>&1 | sed 's/^/#     | /'
     done
     return 1
 }
-if wait_healthy 180 8; then
+if wait_healthy 120 8; then
     ok "redis, mongo, 3 aggregators, 2 persistors and the api are all healthy"
     echo "# up -> healthy: $(python3 -c "import time; print(round(time.time() - $t_up, 1))") s"
 else
@@ -226,11 +225,13 @@ settled() {
     for d in $(rcli smembers system:tracked_days); do [[ ! "$d" < "$cutoff" ]] || return 1; done
     return 0
 }
-wait_until() { # wait_until SECONDS COMMAND…
-    local secs=$1 i
+wait_until() { # wait_until SECONDS COMMAND…: polls COMMAND until it succeeds or time is up
+    local deadline=$((SECONDS + $1))
     shift
-    for ((i = 0; i < secs * 2; i++)); do "$@" && return 0; sleep 0.5; done
-    return 1
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.5
+    done
 }
 stats_exact() { # stats_exact EXPECTED NAME
     local from to
@@ -275,7 +276,8 @@ import_pid=$!
 # Wait until the aggregators are working on it, then kill the replica that
 # holds the most unacknowledged entries (SIGKILL: no batch finished).
 victim= victim_pending=0
-for ((i = 0; i < 600; i++)); do
+deadline=$((SECONDS + 120))
+while [ $SECONDS -lt $deadline ]; do
     read -r victim_name victim_pending < <(rcli xinfo consumers transactions aggregators |
         awk 'NR % 2 { k = $0; next } k == "name" { n = $0 } k == "pending" && $0 > best { best = $0; bn = n } END { print bn, best + 0 }')
     [ "${victim_pending:-0}" -gt 0 ] && break
