@@ -5,9 +5,10 @@
 # their data under the state directory (./state, kept between runs):
 #   redis-server         127.0.0.1:6390   AOF on           (TXAGG_REDIS_PORT)
 #   MongoDB-wire server  127.0.0.1:27090  mongod if installed, else FerretDB (TXAGG_MONGO_PORT)
-#   aggregator           /health, /metrics on 127.0.0.1:9101
-#   persistor            /health, /metrics on 127.0.0.1:9102
+#   aggregator           /health, /metrics on 127.0.0.1:9101 (TXAGG_AGGREGATOR_PORT)
+#   persistor            /health, /metrics on 127.0.0.1:9102 (TXAGG_PERSISTOR_PORT)
 #   api                  127.0.0.1:8000                    (API_PORT)
+#   importer             /health, /metrics on 127.0.0.1:9100 while it runs (TXAGG_IMPORTER_PORT)
 # then imports the bundled sample deploy/data/transactions_1_month.csv (at
 # IMPORT_SPEED=0 unless set; a second run finds its checkpoint: "already
 # imported"), prints the URLs and runs until Ctrl-C, which stops everything it
@@ -16,7 +17,8 @@
 # Dedicated ports rather than 6379/27017 so a system Redis or MongoDB is never
 # touched.  Other settings (RETENTION_DAYS, LOG_LEVEL, API_TOKEN…) are taken
 # from the environment as usual; the connection settings are this script's.
-# Logs: state/logs/*.log.  TXAGG_STATE moves the state directory.
+# Logs: state/logs/*.log.  TXAGG_STATE moves the state directory, TXAGG_BIN
+# the binaries (default bin/).  tests/e2e/test_make_run.sh runs it.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,16 +29,20 @@ STATE=${TXAGG_STATE:-$ROOT/state}
 REDIS_PORT_RUN=${TXAGG_REDIS_PORT:-6390}
 MONGO_PORT_RUN=${TXAGG_MONGO_PORT:-27090}
 API_PORT_RUN=${API_PORT:-8000}
+AGG_PORT=${TXAGG_AGGREGATOR_PORT:-9101}
+PERS_PORT=${TXAGG_PERSISTOR_PORT:-9102}
+IMP_PORT=${TXAGG_IMPORTER_PORT:-9100}
 SAMPLE=$ROOT/deploy/data/transactions_1_month.csv
-BIN=$ROOT/bin
+
 LOGS=$STATE/logs
 
 say() { echo "run: $*"; }
 die() { echo "run: $*" >&2; exit 1; }
+BIN=$(cd "${TXAGG_BIN:-$ROOT/bin}" && pwd) || die "no binaries: run make"
 
 for p in "$REDIS_PORT_RUN|set TXAGG_REDIS_PORT to use another" "$MONGO_PORT_RUN|set TXAGG_MONGO_PORT to use another" \
-    "$API_PORT_RUN|set API_PORT to use another" "9101|the aggregator's /health needs it" \
-    "9102|the persistor's /health needs it" "9100|the importer's /health needs it"; do
+    "$API_PORT_RUN|set API_PORT to use another" "$AGG_PORT|set TXAGG_AGGREGATOR_PORT to use another" \
+    "$PERS_PORT|set TXAGG_PERSISTOR_PORT to use another" "$IMP_PORT|set TXAGG_IMPORTER_PORT to use another"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/${p%%|*}") 2>/dev/null; then
         die "port ${p%%|*} is in use (another make run?): ${p#*|}"
     fi
@@ -74,10 +80,10 @@ export API_HOST=127.0.0.1 API_PORT=$API_PORT_RUN METRICS_HOST=127.0.0.1
 txagg_start_redis "$STATE/redis" "$REDIS_PORT_RUN" --appendonly yes --appendfsync everysec ||
     die "redis-server did not start"
 started "$TXAGG_REDIS_PID" redis-server
-say "redis-server on 127.0.0.1:$REDIS_PORT_RUN (AOF, data in $STATE/redis)"
+say "redis-server on 127.0.0.1:$REDIS_PORT_RUN (pid $TXAGG_REDIS_PID, AOF, data in $STATE/redis)"
 txagg_start_mongo "$STATE/mongo" "$MONGO_PORT_RUN" || die "the MongoDB-wire server did not start"
 started "$TXAGG_MONGO_PID" "$(basename "$(txagg_mongo_server)")"
-say "$(basename "$(txagg_mongo_server)") on 127.0.0.1:$MONGO_PORT_RUN (data in $STATE/mongo)"
+say "$(basename "$(txagg_mongo_server)") on 127.0.0.1:$MONGO_PORT_RUN (pid $TXAGG_MONGO_PID, data in $STATE/mongo)"
 
 start_service() { # start_service NAME HEALTH_URL [ENV=VALUE…]
     local name=$1 url=$2 pid
@@ -93,12 +99,12 @@ start_service() { # start_service NAME HEALTH_URL [ENV=VALUE…]
     fi
     say "$name running (pid $pid, log $LOGS/$name.log)"
 }
-start_service aggregator http://127.0.0.1:9101/health METRICS_PORT=9101
-start_service persistor http://127.0.0.1:9102/health METRICS_PORT=9102
+start_service aggregator "http://127.0.0.1:$AGG_PORT/health" METRICS_PORT="$AGG_PORT"
+start_service persistor "http://127.0.0.1:$PERS_PORT/health" METRICS_PORT="$PERS_PORT"
 start_service api "http://127.0.0.1:$API_PORT_RUN/health"
 
 say "importing $SAMPLE"
-IMPORT_SPEED=${IMPORT_SPEED:-0} METRICS_PORT=9100 "$BIN/importer" "$SAMPLE" 2>&1 | tee -a "$LOGS/importer.log" | sed 's/^/run:   | /'
+IMPORT_SPEED=${IMPORT_SPEED:-0} METRICS_PORT=$IMP_PORT "$BIN/importer" "$SAMPLE" 2>&1 | tee -a "$LOGS/importer.log" | sed 's/^/run:   | /'
 rc=${PIPESTATUS[0]}
 case $rc in 3 | 130) exit 130 ;; esac # Ctrl-C during the import
 [ "$rc" = 0 ] || say "WARNING: the importer exited $rc (see $LOGS/importer.log); the services keep running"
@@ -111,7 +117,7 @@ txagg is running.
   dashboard   $base/
   stats       $base/stats?from_date=$from&to_date=$to
   API docs    $base/docs
-  metrics     $base/metrics   http://127.0.0.1:9101/metrics (aggregator)   http://127.0.0.1:9102/metrics (persistor)
+  metrics     $base/metrics   http://127.0.0.1:$AGG_PORT/metrics (aggregator)   http://127.0.0.1:$PERS_PORT/metrics (persistor)
   redis-cli -p $REDIS_PORT_RUN    logs: $LOGS/
 Ctrl-C stops everything started here.
 EOF

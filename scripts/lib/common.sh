@@ -14,6 +14,7 @@
 #   txagg_pid_running PID    the process runs (not gone, not a zombie)
 #   txagg_wait_http URL [SECONDS]
 #   txagg_wait_tcp HOST PORT [SECONDS]
+#   txagg_wait_cmd SECONDS COMMAND…   poll COMMAND until it succeeds (false on timeout)
 
 TXAGG_FERRETDB_VERSION=v1.24.2
 TXAGG_COMPOSE_VERSION=v2.29.7
@@ -78,6 +79,15 @@ txagg_wait_http() {
         sleep 0.1
     done
     return 1
+}
+
+txagg_wait_cmd() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.5
+    done
 }
 
 # txagg_start_redis DIR PORT [extra redis-server arguments]
