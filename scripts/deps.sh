@@ -10,7 +10,8 @@
 #
 # Installs as root (or through sudo), without prompts: build tools, pkg-config,
 # the five libraries' -dev packages (hiredis, mongo-c-driver, civetweb, cJSON,
-# libcsv), cmocka, redis-server/redis-tools, curl, wrk, python3 (test oracles);
+# libcsv), cmocka, redis-server/redis-tools, curl, wrk, python3 (test oracles),
+# chromium (the dashboard test renders the page headless);
 # and a MongoDB-wire server: `mongod` if one is on PATH, otherwise FerretDB
 # v1.24.2 built from the Go module proxy into the cache directory
 # ($TXAGG_CACHE, default ~/.cache/txagg).  `go install …@v1.24.2` does not work
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --if-missing) mode=if-missing ;;
     --check) mode=check ;;
     --with) with+=("$2"); shift ;;
-    -h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "deps.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -47,7 +48,8 @@ done
 say() { [ "$mode" = if-missing ] && [ "${said:-0}" = 0 ] && { said=1; echo "deps: something is missing; installing"; }; echo "deps: $*"; }
 
 apt_pkgs=(build-essential pkg-config libhiredis-dev libmongoc-dev libbson-dev libcivetweb-dev
-    libcjson-dev libcsv-dev libcmocka-dev redis-server redis-tools curl wrk python3 ca-certificates procps)
+    libcjson-dev libcsv-dev libcmocka-dev redis-server redis-tools curl wrk python3 ca-certificates procps
+    chromium)
 for w in "${with[@]}"; do
     case $w in
     fuzz) apt_pkgs+=(clang libclang-rt-14-dev) ;;

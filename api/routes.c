@@ -1,0 +1,266 @@
+/*
+ * routes — path table, method and token checks, the handlers; see routes.h.
+ *
+ * Invariants: every request is answered with one complete response
+ * (http_reply: Content-Length, so keep-alive works) and counted once under
+ * its route and status; counters are registered at start-up, so a request
+ * never takes the metrics registry lock; only /stats and /ready do I/O.
+ */
+#include "routes.h"
+
+#include "auth.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "mongo.h"
+#include "query.h"
+#include "server.h"
+#include "snapshot.h"
+#include "signals.h"
+
+#include <civetweb.h>
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char asset_api_dashboard_html[];
+extern const char asset_api_docs_html[];
+extern const char asset_api_openapi_json[];
+
+#define PATH_MAX_LEN 1024
+
+typedef int (*handler_fn)(struct mg_connection *conn, api_app *app, api_worker *w);
+
+static int h_stats(struct mg_connection *, api_app *, api_worker *);
+static int h_health(struct mg_connection *, api_app *, api_worker *);
+static int h_ready(struct mg_connection *, api_app *, api_worker *);
+static int h_metrics(struct mg_connection *, api_app *, api_worker *);
+static int h_openapi(struct mg_connection *, api_app *, api_worker *);
+static int h_docs(struct mg_connection *, api_app *, api_worker *);
+static int h_dashboard(struct mg_connection *, api_app *, api_worker *);
+
+typedef struct route {
+    const char *path;
+    handler_fn fn;
+    int needs_token;
+} route;
+
+static const route routes[] = {
+    {"/stats", h_stats, 1},     {"/health", h_health, 0}, {"/ready", h_ready, 0},
+    {"/metrics", h_metrics, 1}, {"/openapi.json", h_openapi, 1}, {"/docs", h_docs, 1},
+    {"/", h_dashboard, 0},
+};
+#define NROUTES ((int)(sizeof routes / sizeof routes[0]))
+#define ROUTE_OTHER NROUTES /* label for unknown paths */
+
+static const int codes[] = {200, 400, 401, 404, 405, 414, 500, 503};
+#define NCODES ((int)(sizeof codes / sizeof codes[0]))
+#define CODE_OTHER NCODES
+
+static metric *m_requests[NROUTES + 1][NCODES + 1];
+static metric *m_latency[NROUTES + 1];
+
+/* ---- metrics ------------------------------------------------------------- */
+
+static int64_t cache_bytes_now(void);
+static cold_cache *metrics_cache; /* the cache shown by txagg_api_cold_cache_bytes */
+
+static void register_metrics(void)
+{
+    for (int r = 0; r <= NROUTES; r++) {
+        const char *path = r < NROUTES ? routes[r].path : "other";
+        char labels[160];
+        for (int c = 0; c <= NCODES; c++) {
+            if (c < NCODES) snprintf(labels, sizeof labels, "route=\"%s\",code=\"%d\"", path, codes[c]);
+            else snprintf(labels, sizeof labels, "route=\"%s\",code=\"other\"", path);
+            m_requests[r][c] = metrics_counter("txagg_api_requests_total", "HTTP requests by route and status", labels);
+        }
+        snprintf(labels, sizeof labels, "route=\"%s\"", path);
+        m_latency[r] = metrics_histogram("txagg_api_request_duration_seconds", "Time to answer a request, by route",
+                                         labels, metrics_latency_buckets_us, metrics_latency_nbuckets);
+    }
+    metrics_counter_fn("txagg_redis_errors_total", "Redis I/O errors (connections dropped)", NULL, rconn_error_total);
+    metrics_counter_fn("txagg_redis_reconnects_total", "Redis connections made again after a failure", NULL,
+                       rconn_reconnect_total);
+    metrics_counter_fn("txagg_mongo_errors_total", "MongoDB errors (reads and pings)", NULL, mongo_error_total);
+    metrics_gauge_fn("txagg_api_cold_cache_bytes", "Bytes held by the cold cache", NULL, cache_bytes_now);
+}
+
+void routes_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_metrics);
+}
+
+static int64_t cache_bytes_now(void)
+{
+    cold_cache *c = __atomic_load_n(&metrics_cache, __ATOMIC_ACQUIRE);
+    return c ? (int64_t)cold_cache_bytes(c) : 0;
+}
+
+static void account(int r, int status, int64_t us)
+{
+    int c = CODE_OTHER;
+    for (int i = 0; i < NCODES; i++)
+        if (codes[i] == status) c = i;
+    metrics_inc(m_requests[r][c]);
+    metrics_observe_us(m_latency[r], us);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int reply_detail(struct mg_connection *conn, int status, const char *detail, const char *extra)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "detail", detail);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    http_reply(conn, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, extra);
+    cJSON_free(s);
+    return status;
+}
+
+static int reply_static(struct mg_connection *conn, const char *ctype, const char *body, const char *extra)
+{
+    http_reply(conn, 200, ctype, body, strlen(body), extra);
+    return 200;
+}
+
+/* ---- handlers ------------------------------------------------------------ */
+
+static int h_stats(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *qs = ri->query_string;
+    char err[512];
+    query_range q;
+    if (query_parse_stats(qs, qs ? strlen(qs) : 0, app->cfg.max_range_days, &q, err, sizeof err))
+        return reply_detail(conn, 400, err, NULL);
+    int rv = stats_answer(&app->env, w->rc, &w->stats, (int32_t)q.from_day, (int32_t)q.to_day, err, sizeof err);
+    int status;
+    if (rv == STATS_OK) {
+        http_reply(conn, 200, "application/json", w->stats.body, w->stats.blen, NULL);
+        status = 200;
+    } else if (rv == STATS_INTERNAL) {
+        char qerr[600];
+        log_error("stats failed", "detail=%s", log_q(qerr, sizeof qerr, err));
+        status = reply_detail(conn, 500, err, NULL);
+    } else {
+        status = reply_detail(conn, 503, err, "Retry-After: 1\r\n");
+    }
+    stats_scratch_trim(&w->stats);
+    return status;
+}
+
+static int h_health(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    (void)app;
+    (void)w;
+    return reply_static(conn, "application/json", "{\"status\":\"ok\"}", NULL);
+}
+
+static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    char redis_err[300] = "", mongo_err[300] = "";
+    redisReply *r = rconn_cmd(w->rc, "PING");
+    if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
+        char e[300];
+        snapshot_redis_failure(w->rc, r && r->type == REDIS_REPLY_ERROR ? r : NULL, e, sizeof e); /* counts it */
+        snprintf(redis_err, sizeof redis_err, "%s", r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to PING")
+                                                       : rconn_error(w->rc));
+    }
+    if (r) freeReplyObject(r);
+
+    mongoc_client_t *client = mongoc_client_pool_pop(app->pool);
+    if (mongo_ping(client, &app->cfg, mongo_err, sizeof mongo_err) == 0) stats_mongo_state(1, NULL);
+    else stats_mongo_state(0, mongo_err);
+    mongoc_client_pool_push(app->pool, client);
+
+    int ready = !redis_err[0] && !mongo_err[0];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", ready ? "ready" : "not ready");
+    cJSON_AddStringToObject(o, "redis", redis_err[0] ? redis_err : "ok");
+    cJSON_AddStringToObject(o, "mongodb", mongo_err[0] ? mongo_err : "ok");
+    if (!ready) {
+        char d[700];
+        snprintf(d, sizeof d, "%s%s%s%s%s", redis_err[0] ? "Redis unavailable: " : "", redis_err,
+                 redis_err[0] && mongo_err[0] ? "; " : "", mongo_err[0] ? "MongoDB unavailable: " : "", mongo_err);
+        cJSON_AddStringToObject(o, "detail", d);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    int status = ready ? 200 : 503;
+    http_reply(conn, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
+    cJSON_free(s);
+    return status;
+}
+
+static int h_metrics(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    (void)w;
+    __atomic_store_n(&metrics_cache, app->cache, __ATOMIC_RELEASE);
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    http_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0, NULL);
+    free(text);
+    return 200;
+}
+
+static int h_openapi(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    (void)app;
+    (void)w;
+    return reply_static(conn, "application/json", asset_api_openapi_json, NULL);
+}
+
+/* Pages: inline script and style only, requests to this origin only. */
+#define PAGE_HEADERS                                                                                         \
+    "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " \
+    "img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"     \
+    "X-Content-Type-Options: nosniff\r\n"
+
+static int h_docs(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    (void)app;
+    (void)w;
+    return reply_static(conn, "text/html; charset=utf-8", asset_api_docs_html, PAGE_HEADERS);
+}
+
+static int h_dashboard(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    (void)app;
+    (void)w;
+    return reply_static(conn, "text/html; charset=utf-8", asset_api_dashboard_html, PAGE_HEADERS);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+int routes_handle(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    int64_t t0 = sig_now_us();
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *path = ri->local_uri ? ri->local_uri : "";
+    int r = ROUTE_OTHER, status;
+    if (strlen(path) > PATH_MAX_LEN) {
+        status = reply_detail(conn, 414, "URI too long", NULL);
+        account(r, status, sig_now_us() - t0);
+        return status;
+    }
+    for (int i = 0; i < NROUTES; i++)
+        if (!strcmp(path, routes[i].path)) r = i;
+    if (r == ROUTE_OTHER) {
+        status = reply_detail(conn, 404, "not found", NULL);
+    } else if (!http_method_is_get(conn)) {
+        status = reply_detail(conn, 405, "method not allowed (use GET or HEAD)", "Allow: GET, HEAD\r\n");
+    } else if (routes[r].needs_token &&
+               !auth_bearer_ok(app->cfg.api_token, app->token_len, mg_get_header(conn, "Authorization"))) {
+        status = reply_detail(conn, 401, "missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)",
+                              "WWW-Authenticate: Bearer realm=\"txagg\"\r\n");
+    } else {
+        status = routes[r].fn(conn, app, w);
+    }
+    account(r, status, sig_now_us() - t0);
+    return status;
+}

@@ -1,0 +1,159 @@
+/*
+ * server — civetweb set-up, per-thread state, the MongoDB pool; see
+ * server.h.
+ *
+ * Invariants: an api_worker exists for every worker thread (type 1) from
+ * init_thread to exit_thread and is touched by that thread only; the
+ * api_app outlives the civetweb context (mg_stop joins every worker first).
+ */
+#include "server.h"
+#include "http.h"
+#include "log.h"
+#include "mongo.h"
+#include "routes.h"
+
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *init_thread(const struct mg_context *ctx, int thread_type)
+{
+    if (thread_type != 1) return NULL; /* master and timer threads serve no request */
+    api_app *app = mg_get_user_data(ctx);
+    api_worker *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->rc = rconn_new(&app->cfg, "txagg-api");
+    if (!w->rc || stats_scratch_init(&w->stats)) {
+        rconn_free(w->rc);
+        stats_scratch_free(&w->stats);
+        free(w);
+        return NULL; /* requests on this thread answer 500 */
+    }
+    return w;
+}
+
+static void exit_thread(const struct mg_context *ctx, int thread_type, void *p)
+{
+    (void)ctx;
+    (void)thread_type;
+    api_worker *w = p;
+    if (!w) return;
+    rconn_free(w->rc);
+    stats_scratch_free(&w->stats);
+    free(w);
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata)
+{
+    api_worker *w = mg_get_thread_pointer(conn);
+    if (!w || !w->rc) {
+        http_reply_detail(conn, 500, "worker thread without state (out of memory at start-up)");
+        return 500;
+    }
+    return routes_handle(conn, cbdata, w);
+}
+
+/* Errors civetweb answers itself (request too large, malformed request
+ * line…) get the API's error shape too. */
+static int on_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+    http_reply_detail(conn, status, msg && *msg ? msg : "bad request");
+    return 0;
+}
+
+static int on_log(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    char q[512];
+    log_warn("http", "detail=%s", log_q(q, sizeof q, message));
+    return 1;
+}
+
+static mongoc_client_pool_t *make_pool(const txagg_config *cfg, char *err, size_t errlen)
+{
+    mongoc_uri_t *uri = mongo_uri_build(cfg, "txagg-api", err, errlen);
+    if (!uri) return NULL;
+    /* A retried read would wait a second timeout on a paused server; the
+     * client retries instead (503 says so). */
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS)) mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false);
+    bson_error_t e;
+    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &e);
+    mongoc_uri_destroy(uri);
+    if (!pool) {
+        snprintf(err, errlen, "MONGODB_URI: %s", e.message);
+        return NULL;
+    }
+    mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_pool_max_size(pool, (uint32_t)cfg->api_threads + 2);
+    return pool;
+}
+
+static void free_app(api_app *app)
+{
+    if (app->pool) mongoc_client_pool_destroy(app->pool);
+    cold_cache_free(app->cache);
+    free(app);
+}
+
+api_app *api_server_start(const txagg_config *cfg, char *err, size_t errlen)
+{
+    mongo_global_init();
+    http_global_init();
+    routes_init();
+    stats_init();
+
+    api_app *app = calloc(1, sizeof *app);
+    if (!app) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    app->cfg = *cfg;
+    app->token_len = strlen(cfg->api_token);
+    app->pool = make_pool(cfg, err, errlen);
+    app->cache = cold_cache_new(API_COLD_CACHE_BYTES);
+    if (!app->pool || !app->cache) {
+        if (app->pool && !app->cache) snprintf(err, errlen, "out of memory");
+        free_app(app);
+        return NULL;
+    }
+    app->env = (stats_env){app->pool, app->cfg.mongodb_database, app->cfg.mongodb_collection, app->cache,
+                           API_MAX_ATTEMPTS};
+
+    char ports[300], threads[16];
+    if (strchr(cfg->api_host, ':')) snprintf(ports, sizeof ports, "[%s]:%d", cfg->api_host, cfg->api_port);
+    else snprintf(ports, sizeof ports, "%s:%d", cfg->api_host, cfg->api_port);
+    snprintf(threads, sizeof threads, "%d", cfg->api_threads);
+    const char *opts[] = {"listening_ports", ports,   "num_threads",           threads, "enable_keep_alive", "yes",
+                          "keep_alive_timeout_ms", "500", "request_timeout_ms", "10000", "max_request_size", "8192",
+                          "tcp_nodelay", "1",      "listen_backlog", "1024", "connection_queue", "256",
+                          "decode_url", "no",      NULL};
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.init_thread = init_thread;
+    cb.exit_thread = exit_thread;
+    cb.http_error = on_http_error;
+    cb.log_message = on_log;
+    char etext[256] = "";
+    unsigned ecode = 0;
+    struct mg_init_data init = {&cb, app, opts};
+    struct mg_error_data edata = {&ecode, etext, sizeof etext};
+    app->ctx = mg_start2(&init, &edata);
+    if (!app->ctx) {
+        snprintf(err, errlen, "listen %s: %s", ports, etext[0] ? etext : "failed");
+        free_app(app);
+        return NULL;
+    }
+    mg_set_request_handler(app->ctx, "/", on_request, app);
+    struct mg_server_port sp[4];
+    int n = mg_get_server_ports(app->ctx, 4, sp);
+    app->port = n > 0 ? sp[0].port : cfg->api_port;
+    return app;
+}
+
+void api_server_stop(api_app *app)
+{
+    if (!app) return;
+    mg_stop(app->ctx);
+    free_app(app);
+}

@@ -1,0 +1,37 @@
+/*
+ * cycle — one archival cycle of the lease holder:
+ *
+ *   1. recover: finish every pending batch (recover.c);
+ *   2. while some tracked day is ≤ the boundary: freeze the oldest
+ *      (≤ PST_MAX_BATCH_DAYS) into a batch, write it, clean it.
+ *
+ * It stops at the first failure; what it leaves pending is finished by the
+ * next cycle's recovery, here or in the replica that takes the lease.  It also
+ * stops between batches when a stop is requested (the batch in hand is
+ * finished first).  MongoDB is pinged first: no batch is frozen while MongoDB
+ * is unreachable (the days stay hot, which readers find cheapest).
+ */
+#include "cycle.h"
+#include "freeze.h"
+#include "lease.h"
+#include "recover.h"
+#include "signals.h"
+
+int cycle_run(persistor *p)
+{
+    int rv = lease_renew(p);
+    if (rv != PST_OK) return rv;
+    rv = persistor_ensure_indexes(p);
+    if (rv != PST_OK) return rv;
+    rv = persistor_ping_mongo(p);
+    if (rv != PST_OK) return rv;
+    rv = recover_pending(p);
+    while (rv == PST_OK && !sig_stopping()) {
+        char id[PST_ID_MAX];
+        rv = freeze_batch(p, id, sizeof id);
+        if (rv == PST_NONE) return PST_OK;
+        if (rv != PST_OK) break;
+        rv = recover_finish_batch(p, id, 0);
+    }
+    return rv;
+}

@@ -1,0 +1,120 @@
+/*
+ * freeze — step 1: the eligible days' hashes leave the hot tier for
+ * batch-scoped keys, in one script (freeze.lua) that also records the batch
+ * as pending and bumps the archive version.
+ *
+ * C picks the candidates (batch_eligible_days) and draws the id (INCR
+ * system:archive:seq — a seq drawn for a freeze that then does not happen is
+ * simply skipped); every key the script touches is declared by C.  The
+ * script re-checks, atomically, that each candidate is still tracked, that
+ * this replica holds the lease and that no batch is pending, so the result is
+ * the same whoever else runs between C's read and the script.
+ *
+ * Invariant: at most one batch is pending at any time (the script refuses
+ * otherwise), so the days of a pending batch are never frozen twice.
+ */
+#include "freeze.h"
+#include "batch.h"
+#include "keys.h"
+#include "lease.h"
+#include "log.h"
+#include "timeparse.h"
+#include "txn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+extern const char lua_persistor_freeze[];
+static rscript freeze_script = RSCRIPT_INIT("freeze", lua_persistor_freeze);
+
+#define KEY_MAX 128
+
+/* One freeze attempt over the given candidates: PST_OK (a batch), PST_NONE
+ * (the candidates had no hashes: they were only untracked), or an error. */
+static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idlen)
+{
+    redisReply *r = rconn_cmd(p->rc, "INCR %s", KEYS_ARCHIVE_SEQ);
+    if (!r) return PST_EREDIS;
+    if (r->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return PST_EREDIS;
+    }
+    long long seq = r->integer;
+    freeReplyObject(r);
+    char bid[PST_ID_MAX];
+    if (batch_make_id(bid, sizeof bid, seq, p->fence) != 0) return PST_EDATA;
+
+    int nkeys = 5 + 4 * n;
+    int argc = nkeys + 4 + n;
+    const char **argv = calloc((size_t)argc, sizeof *argv);
+    char(*keys)[KEY_MAX] = calloc((size_t)(4 * n + 1), sizeof *keys);
+    if (!argv || !keys) {
+        free(argv);
+        free(keys);
+        return PST_EREDIS;
+    }
+    char fence[24], created[TS_ISO_LEN + 1];
+    snprintf(fence, sizeof fence, "%lld", (long long)p->fence);
+    ts_format_iso((int64_t)time(NULL), created);
+    int k = 0;
+    argv[k++] = NULL; /* lease key, filled by lease_script */
+    argv[k++] = KEYS_ARCHIVE_PENDING;
+    argv[k++] = KEYS_TRACKED_DAYS;
+    argv[k++] = KEYS_ARCHIVE_VERSION;
+    keys_batch(keys[4 * n], KEY_MAX, bid);
+    argv[k++] = keys[4 * n];
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < TXN_TYPES; t++) {
+            keys_agg(keys[4 * i + t], KEY_MAX, days[i], txn_type_name(t));
+            keys_frozen(keys[4 * i + 2 + t], KEY_MAX, bid, days[i], txn_type_name(t));
+        }
+        for (int j = 0; j < 4; j++) argv[k++] = keys[4 * i + j];
+    }
+    argv[k++] = NULL; /* token, filled by lease_script */
+    argv[k++] = bid;
+    argv[k++] = fence;
+    argv[k++] = created;
+    for (int i = 0; i < n; i++) argv[k++] = days[i];
+
+    int rv;
+    r = lease_script(p, &freeze_script, nkeys, argc, argv, &rv);
+    free(argv);
+    free(keys);
+    if (!r) return rv;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+        rv = PST_NONE;
+    } else if (r->type == REDIS_REPLY_ARRAY) {
+        snprintf(id, idlen, "%s", bid);
+        metrics_inc(pst_metrics.batches_frozen);
+        log_debug("batch frozen", "id=%s fence=%lld days=%zu first=%s last=%s", bid, (long long)p->fence,
+                  r->elements, r->element[0]->str, r->element[r->elements - 1]->str);
+        rv = PST_OK;
+    } else {
+        log_error("freeze refused", "id=%s err=%s", bid, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rv = rreply_is_error(r, "PENDING") || rreply_is_error(r, "ARGS") ? PST_EDATA : PST_EREDIS;
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
+int freeze_batch(persistor *p, char *id, size_t idlen)
+{
+    pst_day *days = calloc(PST_MAX_BATCH_DAYS, sizeof *days);
+    if (!days) return PST_EREDIS;
+    int rv;
+    for (;;) {
+        int n = 0;
+        rv = lease_renew(p);
+        if (rv != PST_OK) break;
+        rv = batch_eligible_days(p, days, PST_MAX_BATCH_DAYS, &n);
+        if (rv == PST_EDATA) rv = PST_NONE; /* no usable clock: nothing is eligible (logged) */
+        if (rv != PST_OK) break;
+        rv = freeze_once(p, days, n, id, idlen);
+        if (rv != PST_NONE) break;
+        /* Every candidate was tracked without a hash: now untracked; look again. */
+    }
+    free(days);
+    return rv;
+}

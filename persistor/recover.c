@@ -1,0 +1,67 @@
+/*
+ * recover — finish every pending batch, before anything else: on start and
+ * at the top of every cycle (a crash, a kill -9 or a lost lease can stop a
+ * batch between any two steps; the next holder completes it).
+ *
+ * Each step is repeatable, so recovery simply runs the rest of the protocol
+ * from the batch record: state=frozen → write every day (days already in
+ * MongoDB list the batch id and are skipped), mark written; state=written →
+ * clean.  A pending id without a record cannot be produced by the scripts
+ * (freeze writes both at once); it is reported and left alone.
+ *
+ * The same function finishes a batch this replica just froze (recovered=0),
+ * so the normal path and the recovery path are one code path.
+ */
+#include "recover.h"
+#include "archive_write.h"
+#include "batch.h"
+#include "clean.h"
+#include "log.h"
+#include "signals.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int recover_finish_batch(persistor *p, const char *id, int recovered)
+{
+    int64_t t0 = sig_now_ms();
+    batch_rec b;
+    int rv = batch_load(p, id, &b);
+    if (rv == PST_NONE) {
+        log_error("pending archive batch has no record; left alone", "id=%s", id);
+        return PST_EDATA;
+    }
+    if (rv != PST_OK) return rv;
+    if (recovered) {
+        metrics_inc(pst_metrics.recoveries);
+        log_info("recovering archive batch", "id=%s state=%s days=%d", id, b.written ? "written" : "frozen",
+                 b.ndays);
+    }
+    if (!b.written) {
+        rv = archive_write_batch(p, &b, !recovered);
+        if (rv == PST_OK) rv = clean_mark_written(p, id);
+    }
+    if (rv == PST_OK) rv = clean_batch(p, &b);
+    if (rv == PST_OK || rv == PST_NONE) {
+        if (rv == PST_OK) {
+            metrics_inc(pst_metrics.batches_completed);
+            metrics_add(pst_metrics.days_archived, (uint64_t)b.ndays);
+            log_info("batch archived", "id=%s days=%d first=%s last=%s recovered=%d ms=%lld", id, b.ndays,
+                     b.days[0], b.days[b.ndays - 1], recovered, (long long)(sig_now_ms() - t0));
+        }
+        rv = PST_OK;
+    }
+    batch_rec_free(&b);
+    return rv;
+}
+
+int recover_pending(persistor *p)
+{
+    char(*ids)[PST_ID_MAX];
+    int n;
+    int rv = batch_pending(p, &ids, &n);
+    if (rv != PST_OK) return rv;
+    for (int i = 0; i < n && rv == PST_OK; i++) rv = recover_finish_batch(p, ids[i], 1);
+    free(ids);
+    return rv;
+}

@@ -1,0 +1,514 @@
+/* The archival steps against the real Redis and MongoDB-wire server: what is
+ * eligible (the boundary day is archived, the day after stays hot), the shape
+ * of the daily document, late rows merged exactly, the lease and its fence,
+ * the bounded `batches` array, and the refusals that keep data safe (no
+ * clean before MongoDB confirmed, no second pending batch). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../persistor/archive_write.h"
+#include "../../persistor/batch.h"
+#include "../../persistor/clean.h"
+#include "../../persistor/cycle.h"
+#include "../../persistor/freeze.h"
+#include "../../persistor/lease.h"
+#include "../../persistor/persistor.h"
+#include "archive_env.h"
+#include "keys.h"
+#include "mongo.h"
+#include "signals.h"
+#include "testenv.h"
+
+static rconn *rc;
+static mongoc_client_t *mc;
+static mongoc_collection_t *coll;
+
+static int setup(void **s)
+{
+    (void)s;
+    archive_env_reset(NULL);
+    rc = testenv_redis();
+    mc = testenv_mongo();
+    txagg_config cfg;
+    archive_env_config(&cfg);
+    coll = mongoc_client_get_collection(mc, cfg.mongodb_database, cfg.mongodb_collection);
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    mongoc_collection_destroy(coll);
+    mongoc_client_destroy(mc);
+    rconn_free(rc);
+    return 0;
+}
+
+static long long redis_int(const char *fmt, const char *arg)
+{
+    redisReply *r = rconn_cmd(rc, fmt, arg);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? atoll(r->str)
+                                                  : 0; /* a missing counter is 0, as INCR starts it */
+    freeReplyObject(r);
+    return v;
+}
+
+/* One row the way the aggregator applies it: HINCRBY + SADD, atomically. */
+static void hot_row(const char *day, const char *type, const char *method, long long cents)
+{
+    char key[128];
+    keys_agg(key, sizeof key, day, type);
+    redisReply *r = rconn_cmd(rc, "MULTI");
+    freeReplyObject(r);
+    r = rconn_cmd(rc, "HINCRBY %s %s %lld", key, method, cents);
+    freeReplyObject(r);
+    r = rconn_cmd(rc, "SADD %s %s", KEYS_TRACKED_DAYS, day);
+    freeReplyObject(r);
+    r = rconn_cmd(rc, "EXEC");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+}
+
+static void set_clock(const char *iso)
+{
+    redisReply *r = rconn_cmd(rc, "SET %s %s", KEYS_VIRTUAL_CLOCK, iso);
+    freeReplyObject(r);
+}
+
+static int exists(const char *key) { return redis_int("EXISTS %s", key) == 1; }
+
+static int tracked(const char *day)
+{
+    redisReply *r = rconn_cmd(rc, "SISMEMBER %s %s", KEYS_TRACKED_DAYS, day);
+    int v = (int)r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* The document of day (NULL when none); free with bson_destroy. */
+static bson_t *doc_of(const char *day)
+{
+    bson_t *filter = BCON_NEW("date", BCON_UTF8(day));
+    mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+    const bson_t *d;
+    bson_t *copy = NULL;
+    int n = 0;
+    while (mongoc_cursor_next(cur, &d)) {
+        if (!copy) copy = bson_copy(d);
+        n++;
+    }
+    bson_error_t e;
+    assert_false(mongoc_cursor_error(cur, &e));
+    mongoc_cursor_destroy(cur);
+    bson_destroy(filter);
+    assert_true(n <= 1); /* unique date */
+    return copy;
+}
+
+/* deposits.<m> / withdrawals.<m> of a document: the int64, or -1 when absent
+ * (fails when present but not an int64). */
+static int64_t cents_in(const bson_t *doc, const char *path)
+{
+    bson_iter_t it, f;
+    if (!bson_iter_init(&it, doc) || !bson_iter_find_descendant(&it, path, &f)) return -1;
+    assert_int_equal(bson_iter_type(&f), BSON_TYPE_INT64);
+    return bson_iter_int64(&f);
+}
+
+static int batches_of(const bson_t *doc, char ids[][PST_ID_MAX], int max)
+{
+    bson_iter_t it, arr;
+    assert_true(bson_iter_init_find(&it, doc, "batches"));
+    assert_true(BSON_ITER_HOLDS_ARRAY(&it));
+    assert_true(bson_iter_recurse(&it, &arr));
+    int n = 0;
+    while (bson_iter_next(&arr)) {
+        assert_true(BSON_ITER_HOLDS_UTF8(&arr));
+        if (n < max) snprintf(ids[n], PST_ID_MAX, "%s", bson_iter_utf8(&arr, NULL));
+        n++;
+    }
+    return n;
+}
+
+static persistor *run_cycle(persistor *p)
+{
+    if (!p) p = archive_env_holder();
+    assert_int_equal(cycle_run(p), PST_OK);
+    return p;
+}
+
+static void done(persistor *p)
+{
+    lease_release(p);
+    persistor_close(p);
+}
+
+static void test_boundary_day_is_archived_and_the_day_after_stays_hot(void **s)
+{
+    (void)s;
+    /* clock on the 10th, 23:59:59; RETENTION_DAYS 3 → boundary the 7th */
+    for (int d = 1; d <= 10; d++) {
+        char day[16];
+        snprintf(day, sizeof day, "2026-03-%02d", d);
+        hot_row(day, "deposit", "visa", 100 * d);
+    }
+    set_clock("2026-03-10T23:59:59Z");
+    done(run_cycle(NULL));
+
+    bson_t *d7 = doc_of("2026-03-07");
+    assert_non_null(d7);
+    assert_int_equal(cents_in(d7, "deposits.visa"), 700);
+    bson_destroy(d7);
+    assert_false(exists("agg:2026-03-07:deposit"));
+    assert_false(tracked("2026-03-07"));
+
+    assert_null(doc_of("2026-03-08"));
+    assert_true(exists("agg:2026-03-08:deposit"));
+    assert_true(tracked("2026-03-08"));
+    assert_int_equal(redis_int("HGET agg:2026-03-08:deposit %s", "visa"), 800);
+    for (int d = 1; d <= 6; d++) {
+        char day[16];
+        snprintf(day, sizeof day, "2026-03-%02d", d);
+        bson_t *doc = doc_of(day);
+        assert_non_null(doc);
+        assert_int_equal(cents_in(doc, "deposits.visa"), 100 * d);
+        bson_destroy(doc);
+    }
+    redisReply *r = rconn_cmd(rc, "GET %s", KEYS_ARCHIVED_THROUGH);
+    assert_string_equal(r->str, "2026-03-07");
+    freeReplyObject(r);
+
+    /* The clock moves one second, into the 11th: exactly one more day goes. */
+    set_clock("2026-03-11T00:00:00Z");
+    done(run_cycle(NULL));
+    bson_t *d8 = doc_of("2026-03-08");
+    assert_non_null(d8);
+    bson_destroy(d8);
+    assert_null(doc_of("2026-03-09"));
+    assert_true(exists("agg:2026-03-09:deposit"));
+}
+
+static void test_document_holds_int64_cents_batches_and_updated_at(void **s)
+{
+    (void)s;
+    int64_t big = INT64_C(100000000000); /* 1,000,000,000.00: past 32 bits */
+    hot_row("2026-04-01", "deposit", "visa", big);
+    hot_row("2026-04-01", "deposit", "visa", big);
+    hot_row("2026-04-01", "deposit", "paypal", 1);
+    hot_row("2026-04-02", "withdrawal", "apple_pay", 168786);
+    set_clock("2026-04-09T00:00:00Z");
+    time_t before = time(NULL);
+    persistor *p = run_cycle(NULL);
+    int64_t fence = p->fence;
+    done(p);
+
+    bson_t *d1 = doc_of("2026-04-01");
+    assert_non_null(d1);
+    assert_int_equal(cents_in(d1, "deposits.visa"), 2 * big);
+    assert_int_equal(cents_in(d1, "deposits.paypal"), 1);
+    bson_iter_t it;
+    assert_false(bson_iter_init_find(&it, d1, "withdrawals")); /* a day without withdrawals has no side */
+    char ids[4][PST_ID_MAX];
+    assert_int_equal(batches_of(d1, ids, 4), 1);
+    assert_int_equal(batch_id_fence(ids[0]), fence);
+    char seq[16];
+    long long idfence;
+    assert_int_equal(sscanf(ids[0], "%15[0-9]-f%lld", seq, &idfence), 2); /* "000000000001-f1" */
+    assert_int_equal(strlen(seq), 12);
+    assert_int_equal(idfence, fence);
+    assert_true(bson_iter_init_find(&it, d1, "updated_at"));
+    assert_int_equal(bson_iter_type(&it), BSON_TYPE_DATE_TIME);
+    int64_t at = bson_iter_date_time(&it) / 1000;
+    assert_true(at >= (int64_t)before - 1 && at <= (int64_t)time(NULL) + 1);
+    assert_true(bson_iter_init_find(&it, d1, "date"));
+    assert_string_equal(bson_iter_utf8(&it, NULL), "2026-04-01");
+    bson_destroy(d1);
+
+    bson_t *d2 = doc_of("2026-04-02");
+    assert_int_equal(cents_in(d2, "withdrawals.apple_pay"), 168786);
+    assert_false(bson_iter_init_find(&it, d2, "deposits"));
+    bson_destroy(d2);
+}
+
+static void test_late_rows_for_archived_days_merge_exactly_across_cycles(void **s)
+{
+    (void)s;
+    hot_row("2026-05-01", "deposit", "visa", 1000);
+    hot_row("2026-05-01", "withdrawal", "paypal", 7);
+    set_clock("2026-05-20T00:00:00Z");
+    persistor *p = run_cycle(NULL);
+    long long want_visa = 1000, want_paypal = 7, want_mc = 0;
+    for (int cycle = 1; cycle <= 4; cycle++) {
+        /* late rows for the archived day: they re-create its hash */
+        hot_row("2026-05-01", "deposit", "visa", 11 * cycle);
+        hot_row("2026-05-01", "deposit", "mastercard", 3);
+        want_visa += 11 * cycle;
+        want_mc += 3;
+        assert_true(tracked("2026-05-01"));
+        run_cycle(p);
+        assert_false(tracked("2026-05-01"));
+        assert_false(exists("agg:2026-05-01:deposit"));
+        bson_t *d = doc_of("2026-05-01");
+        assert_int_equal(cents_in(d, "deposits.visa"), want_visa);
+        assert_int_equal(cents_in(d, "deposits.mastercard"), want_mc);
+        assert_int_equal(cents_in(d, "withdrawals.paypal"), want_paypal);
+        char ids[8][PST_ID_MAX];
+        assert_int_equal(batches_of(d, ids, 8), 1 + cycle);
+        bson_destroy(d);
+    }
+    done(p);
+}
+
+static void test_a_held_lease_keeps_a_second_persistor_out_until_released(void **s)
+{
+    (void)s;
+    txagg_config cfg;
+    archive_env_config(&cfg);
+    char err[256];
+    persistor *a = persistor_open(&cfg, err, sizeof err);
+    persistor *b = persistor_open(&cfg, err, sizeof err);
+    assert_int_equal(lease_acquire(a), PST_OK);
+    assert_int_equal(lease_acquire(b), PST_NONE);
+    assert_int_equal(b->fence, 0);
+    /* renewed, a keeps it past several TTLs */
+    for (int i = 0; i < 6; i++) {
+        sig_sleep_ms(ARCHIVE_ENV_LEASE_MS / 3);
+        assert_int_equal(lease_renew(a), PST_OK);
+        assert_int_equal(lease_acquire(b), PST_NONE);
+    }
+    int64_t fa = a->fence;
+    assert_int_equal(lease_release(a), PST_OK);
+    assert_int_equal(lease_acquire(b), PST_OK);
+    assert_int_equal(b->fence, fa + 1);
+    assert_int_equal(lease_renew(a), PST_ELEASE);
+    persistor_close(a);
+    done(b);
+}
+
+static void test_lapsed_lease_goes_to_a_standby_with_a_higher_fence(void **s)
+{
+    (void)s;
+    txagg_config cfg;
+    archive_env_config(&cfg);
+    char err[256];
+    persistor *a = persistor_open(&cfg, err, sizeof err);
+    persistor *b = persistor_open(&cfg, err, sizeof err);
+    assert_int_equal(lease_acquire(a), PST_OK);
+    int64_t t0 = sig_now_ms();
+    int rv;
+    while ((rv = lease_acquire(b)) == PST_NONE && sig_now_ms() - t0 < 5000) sig_sleep_ms(10);
+    assert_int_equal(rv, PST_OK);
+    assert_true(sig_now_ms() - t0 >= ARCHIVE_ENV_LEASE_MS - 50); /* not before the TTL */
+    assert_true(b->fence > a->fence);
+    a->lease_sent_ms = sig_now_ms(); /* a believes its lease is fresh: Redis says no */
+    assert_int_equal(lease_renew(a), PST_ELEASE);
+    persistor_close(a);
+    done(b);
+}
+
+static void test_batches_array_stays_bounded_and_keeps_the_newest_ids(void **s)
+{
+    (void)s;
+    set_clock("2026-06-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    long long want = 0;
+    int cycles = 2 * PST_BATCHES_KEEP + 6;
+    char last[PST_BATCHES_KEEP][PST_ID_MAX];
+    for (int c = 0; c < cycles; c++) {
+        hot_row("2026-06-01", "deposit", "visa", c + 1);
+        want += c + 1;
+        char id[PST_ID_MAX];
+        assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+        snprintf(last[c % PST_BATCHES_KEEP], PST_ID_MAX, "%s", id);
+        assert_int_equal(cycle_run(p), PST_OK); /* recovery finishes it */
+    }
+    done(p);
+    bson_t *d = doc_of("2026-06-01");
+    assert_int_equal(cents_in(d, "deposits.visa"), want);
+    char ids[2 * PST_BATCHES_KEEP + 8][PST_ID_MAX];
+    int n = batches_of(d, ids, 2 * PST_BATCHES_KEEP + 8);
+    bson_destroy(d);
+    assert_true(n <= 2 * PST_BATCHES_KEEP);
+    assert_true(n >= PST_BATCHES_KEEP);
+    for (int i = 0; i < PST_BATCHES_KEEP; i++) { /* the newest ids are all kept */
+        int found = 0;
+        for (int j = 0; j < n; j++) found |= !strcmp(ids[j], last[i]);
+        assert_true(found);
+    }
+}
+
+static void test_clean_refuses_a_batch_not_confirmed_in_mongodb(void **s)
+{
+    (void)s;
+    hot_row("2026-07-01", "deposit", "visa", 5);
+    set_clock("2026-07-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    char id[PST_ID_MAX];
+    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+    batch_rec b;
+    assert_int_equal(batch_load(p, id, &b), PST_OK);
+    assert_int_equal(clean_batch(p, &b), PST_EDATA);
+    char key[128];
+    keys_frozen(key, sizeof key, id, "2026-07-01", "deposit");
+    assert_true(exists(key)); /* nothing deleted */
+    assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 1);
+    assert_null(doc_of("2026-07-01"));
+    batch_rec_free(&b);
+    done(p);
+}
+
+static void test_freeze_refuses_while_a_batch_is_pending(void **s)
+{
+    (void)s;
+    hot_row("2026-07-01", "deposit", "visa", 5);
+    set_clock("2026-07-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    char id[PST_ID_MAX], id2[PST_ID_MAX];
+    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+    hot_row("2026-07-02", "deposit", "visa", 6);
+    assert_int_equal(freeze_batch(p, id2, sizeof id2), PST_EDATA);
+    assert_true(exists("agg:2026-07-02:deposit")); /* still hot */
+    assert_true(tracked("2026-07-02"));
+    assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 1);
+    assert_int_equal(cycle_run(p), PST_OK); /* recovers the first, then freezes the second */
+    assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 0);
+    bson_t *d = doc_of("2026-07-02");
+    assert_int_equal(cents_in(d, "deposits.visa"), 6);
+    bson_destroy(d);
+    done(p);
+}
+
+static void test_freeze_and_clean_record_the_batch_and_bump_the_version(void **s)
+{
+    (void)s;
+    hot_row("2026-08-03", "deposit", "visa", 5);
+    hot_row("2026-08-01", "withdrawal", "visa", 5);
+    set_clock("2026-08-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    long long v0 = redis_int("GET %s", KEYS_ARCHIVE_VERSION);
+    char id[PST_ID_MAX];
+    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+    assert_int_equal(redis_int("GET %s", KEYS_ARCHIVE_VERSION), v0 + 1);
+    char bkey[128];
+    keys_batch(bkey, sizeof bkey, id);
+    redisReply *r = rconn_cmd(rc, "HMGET %s days fence state created", bkey);
+    assert_string_equal(r->element[0]->str, "2026-08-01,2026-08-03");
+    char fence[24];
+    snprintf(fence, sizeof fence, "%lld", (long long)p->fence);
+    assert_string_equal(r->element[1]->str, fence);
+    assert_string_equal(r->element[2]->str, "frozen");
+    int64_t created;
+    assert_int_equal(ts_parse(r->element[3]->str, r->element[3]->len, &created), 0);
+    assert_true(llabs((long long)(created - (int64_t)time(NULL))) < 60);
+    freeReplyObject(r);
+    r = rconn_cmd(rc, "SMEMBERS %s", KEYS_ARCHIVE_PENDING);
+    assert_int_equal(r->elements, 1);
+    assert_string_equal(r->element[0]->str, id);
+    freeReplyObject(r);
+    char fk[128];
+    keys_frozen(fk, sizeof fk, id, "2026-08-03", "deposit");
+    assert_int_equal(redis_int("HGET %s visa", fk), 5);
+    keys_frozen(fk, sizeof fk, id, "2026-08-03", "withdrawal");
+    assert_false(exists(fk)); /* no hash, no frozen key */
+
+    batch_rec b;
+    assert_int_equal(batch_load(p, id, &b), PST_OK);
+    assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
+    assert_int_equal(clean_mark_written(p, id), PST_OK);
+    r = rconn_cmd(rc, "HGET %s state", bkey);
+    assert_string_equal(r->str, "written");
+    freeReplyObject(r);
+    assert_int_equal(clean_batch(p, &b), PST_OK);
+    assert_int_equal(redis_int("GET %s", KEYS_ARCHIVE_VERSION), v0 + 2);
+    assert_false(exists(bkey));
+    assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 0);
+    r = rconn_cmd(rc, "GET %s", KEYS_ARCHIVED_THROUGH);
+    assert_string_equal(r->str, "2026-08-03");
+    freeReplyObject(r);
+    batch_rec_free(&b);
+
+    /* archived_through never goes back: a late row for an older day */
+    hot_row("2026-08-02", "deposit", "visa", 1);
+    assert_int_equal(cycle_run(p), PST_OK);
+    r = rconn_cmd(rc, "GET %s", KEYS_ARCHIVED_THROUGH);
+    assert_string_equal(r->str, "2026-08-03");
+    freeReplyObject(r);
+    done(p);
+}
+
+static void test_tracked_day_without_hashes_is_untracked_without_a_batch(void **s)
+{
+    (void)s;
+    redisReply *r = rconn_cmd(rc, "SADD %s %s", KEYS_TRACKED_DAYS, "2026-09-01");
+    freeReplyObject(r);
+    set_clock("2026-09-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    char id[PST_ID_MAX];
+    assert_int_equal(freeze_batch(p, id, sizeof id), PST_NONE);
+    assert_false(tracked("2026-09-01"));
+    assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 0);
+    assert_int_equal(redis_int("GET %s", KEYS_ARCHIVE_VERSION), 0);
+    assert_null(doc_of("2026-09-01"));
+    done(p);
+}
+
+static void test_nothing_is_archived_without_a_virtual_clock(void **s)
+{
+    (void)s;
+    hot_row("2020-01-01", "deposit", "visa", 5);
+    persistor *p = run_cycle(NULL);
+    assert_true(exists("agg:2020-01-01:deposit"));
+    set_clock("not a time");
+    run_cycle(p);
+    assert_true(exists("agg:2020-01-01:deposit"));
+    assert_null(doc_of("2020-01-01"));
+    done(p);
+}
+
+static void test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact(void **s)
+{
+    (void)s;
+    hot_row("2026-10-01", "deposit", "visa", 5);
+    hot_row("2026-10-01", "deposit", "bad.method", 6); /* '.' would split a MongoDB path */
+    set_clock("2026-10-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    assert_int_equal(cycle_run(p), PST_EDATA);
+    assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 1);
+    assert_null(doc_of("2026-10-01"));
+    assert_int_equal(cycle_run(p), PST_EDATA); /* and stays so, losing nothing */
+    done(p);
+}
+
+int main(void)
+{
+    if (!testenv_have_servers()) return 0;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_boundary_day_is_archived_and_the_day_after_stays_hot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_document_holds_int64_cents_batches_and_updated_at, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_rows_for_archived_days_merge_exactly_across_cycles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_held_lease_keeps_a_second_persistor_out_until_released, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lapsed_lease_goes_to_a_standby_with_a_higher_fence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches_array_stays_bounded_and_keeps_the_newest_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clean_refuses_a_batch_not_confirmed_in_mongodb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freeze_refuses_while_a_batch_is_pending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freeze_and_clean_record_the_batch_and_bump_the_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tracked_day_without_hashes_is_untracked_without_a_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_is_archived_without_a_virtual_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact, setup,
+                                        teardown),
+    };
+    int rc2 = cmocka_run_group_tests(tests, NULL, NULL);
+    mongo_global_cleanup();
+    return rc2;
+}
