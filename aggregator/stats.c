@@ -5,6 +5,7 @@
  * line per period, with rates computed from the counters themselves.
  */
 #include "stats.h"
+#include "stream.h"
 #include "keys.h"
 #include "log.h"
 #include "timeparse.h"
@@ -31,7 +32,7 @@ void agg_stats_init(agg_stats *st)
     st->gone = metrics_counter("txagg_aggregator_gone_entries_total",
                                "Pending entries found deleted from the stream, acknowledged", NULL);
     st->reaped = metrics_counter("txagg_aggregator_consumers_reaped_total", "Idle consumers deleted", NULL);
-    st->lag = metrics_gauge("txagg_aggregator_lag", "Entries not yet delivered to the group (-1 = unknown)", NULL);
+    st->lag = metrics_gauge("txagg_aggregator_lag", "Entries not yet delivered to the group", NULL);
     st->pending = metrics_gauge("txagg_aggregator_pending", "Entries delivered to the group, not acknowledged", NULL);
     st->clock = metrics_gauge("txagg_aggregator_virtual_clock_seconds",
                               "system:virtual_clock as epoch seconds (0 = unset)", NULL);
@@ -40,35 +41,15 @@ void agg_stats_init(agg_stats *st)
     st->last_log_ms = -1;
 }
 
-/* Our group's pending and lag from XINFO GROUPS (a flat name/value list per
- * group).  lag may be nil (Redis cannot tell after some deletions): -1. */
-static void group_info(agg_stats *st, const redisReply *r, const char *group)
-{
-    if (r->type != REDIS_REPLY_ARRAY) return;
-    for (size_t g = 0; g < r->elements; g++) {
-        const redisReply *e = r->element[g];
-        if (e->type != REDIS_REPLY_ARRAY) continue;
-        const redisReply *name = NULL, *pending = NULL, *lag = NULL;
-        for (size_t j = 0; j + 1 < e->elements; j += 2) {
-            const char *k = e->element[j]->str;
-            if (!k) continue;
-            if (!strcmp(k, "name")) name = e->element[j + 1];
-            else if (!strcmp(k, "pending")) pending = e->element[j + 1];
-            else if (!strcmp(k, "lag")) lag = e->element[j + 1];
-        }
-        if (!name || name->type != REDIS_REPLY_STRING || strcmp(name->str, group) != 0) continue;
-        if (pending && pending->type == REDIS_REPLY_INTEGER) metrics_set(st->pending, pending->integer);
-        metrics_set(st->lag, lag && lag->type == REDIS_REPLY_INTEGER ? lag->integer : -1);
-    }
-}
-
 int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group)
 {
-    redisReply *r = rconn_cmd(rc, "XINFO GROUPS %s", KEYS_STREAM);
-    if (!r) return -1;
-    group_info(st, r, group);
-    freeReplyObject(r);
-    r = rconn_cmd(rc, "GET %s", KEYS_VIRTUAL_CLOCK);
+    stream_backlog b;
+    if (stream_group_backlog(rc, KEYS_STREAM, group, &b) != 0) return -1;
+    if (b.found) {
+        metrics_set(st->lag, b.lag);
+        metrics_set(st->pending, b.pending);
+    }
+    redisReply *r = rconn_cmd(rc, "GET %s", KEYS_VIRTUAL_CLOCK);
     if (!r) return -1;
     int64_t epoch = 0;
     if (r->type == REDIS_REPLY_STRING && ts_parse(r->str, r->len, &epoch) != 0) epoch = 0;

@@ -23,7 +23,7 @@ typedef struct agg_stats {
     metric *rejected; /* malformed entries dead-lettered */
     metric *gone;     /* pending entries found deleted or trimmed, acknowledged */
     metric *reaped;   /* idle consumers deleted */
-    metric *lag;      /* entries not yet delivered to the group (-1 unknown) */
+    metric *lag;      /* entries not yet delivered to the group (common/stream.h) */
     metric *pending;  /* entries delivered but not acknowledged (whole group) */
     metric *clock;    /* system:virtual_clock, epoch seconds (0 when unset) */
 
@@ -35,7 +35,7 @@ typedef struct agg_stats {
 /* Register the metrics (idempotent). */
 void agg_stats_init(agg_stats *st);
 
-/* Refresh lag, pending and clock (XINFO GROUPS, GET clock).  0, or -1 on an
+/* Refresh lag, pending and clock (stream_group_backlog, GET clock).  0, or -1 on an
  * I/O error. */
 int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group);
 

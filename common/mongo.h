@@ -18,7 +18,8 @@
 
 #include "config.h"
 
-/* mongoc_init() and the log handler, once per process; cleanup at exit. */
+/* mongoc_init() and the log handler, once per process (shared-memory
+ * counters off: MONGOC_DISABLE_SHM); cleanup at exit. */
 void mongo_global_init(void);
 void mongo_global_cleanup(void);
 

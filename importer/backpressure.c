@@ -11,6 +11,7 @@
  * starts and once when it ends, and counted in /metrics.
  */
 #include "backpressure.h"
+#include "stream.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -77,52 +78,12 @@ int backpressure_ensure_group(backpressure *bp)
     }
 }
 
-/* Field `name` of a flat RESP2 field/value array, or NULL. */
-static redisReply *field(redisReply *a, const char *name)
-{
-    if (!a || a->type != REDIS_REPLY_ARRAY) return NULL;
-    for (size_t i = 0; i + 1 < a->elements; i += 2) {
-        redisReply *k = a->element[i];
-        if (k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS)
-            if (!strcmp(k->str, name)) return a->element[i + 1];
-    }
-    return NULL;
-}
-
 int backpressure_backlog(rconn *rc, int64_t *backlog)
 {
-    redisReply *r = rconn_cmd(rc, "XINFO GROUPS %s", KEYS_STREAM);
-    if (!r) return -1;
-    *backlog = 0;
-    if (r->type == REDIS_REPLY_ERROR) { /* no such key: nothing waits */
-        freeReplyObject(r);
-        return 0;
-    }
-    int lag_known = 0, found = 0;
-    int64_t lag = 0, pending = 0;
-    for (size_t g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-        redisReply *name = field(r->element[g], "name");
-        if (!name || name->type != REDIS_REPLY_STRING || strcmp(name->str, KEYS_GROUP) != 0) continue;
-        found = 1;
-        redisReply *p = field(r->element[g], "pending");
-        redisReply *l = field(r->element[g], "lag");
-        if (p && p->type == REDIS_REPLY_INTEGER) pending = p->integer;
-        if (l && l->type == REDIS_REPLY_INTEGER) {
-            lag = l->integer;
-            lag_known = 1;
-        }
-    }
-    freeReplyObject(r);
-    if (found && lag_known) {
-        *backlog = lag + pending;
-        return 0;
-    }
-    /* lag is nil (entries were deleted or trimmed) or the group is gone:
-     * every entry in the stream is an upper bound. */
-    r = rconn_cmd(rc, "XLEN %s", KEYS_STREAM);
-    if (!r) return -1;
-    if (r->type == REDIS_REPLY_INTEGER) *backlog = r->integer;
-    freeReplyObject(r);
+    stream_backlog b;
+    if (stream_group_backlog(rc, KEYS_STREAM, KEYS_GROUP, &b) != 0) return -1;
+    /* no group (yet, or deleted): every entry in the stream is an upper bound */
+    *backlog = b.found ? b.lag + b.pending : b.length;
     return 0;
 }
 
