@@ -59,10 +59,12 @@ freeze_with_pending() { # slot
     echo "$n"
 }
 
-# Kill slots 0 and 1 again and again while entries flow — every other time
-# at a random moment, else while holding pending entries (which the next
-# generations must claim); early on, kill slot 2 for good while it holds
-# pending entries.
+# Kill slots 0 and 1 again and again while entries flow — while holding
+# pending entries (which the next generations must claim) until three such
+# kills happened, then every other time, else at a random moment; early on,
+# kill slot 2 for good while it holds pending entries.  (Pending kills come
+# first so that a slow machine, where the publisher ends sooner in rounds,
+# still exercises them.)
 kills=0 kills_pending=0 dead_name= dead_pending=0
 RANDOM=7
 for ((round = 0; round < 40; round++)); do
@@ -76,7 +78,9 @@ for ((round = 0; round < 40; round++)); do
         continue
     fi
     s=$((RANDOM % 2))
-    if [ $((round % 2)) = 1 ] && [ "$(freeze_with_pending $s)" -gt 0 ]; then kills_pending=$((kills_pending + 1)); fi
+    if { [ $((round % 2)) = 1 ] || [ "$kills_pending" -lt 3 ]; } && [ "$(freeze_with_pending $s)" -gt 0 ]; then
+        kills_pending=$((kills_pending + 1))
+    fi
     kill -KILL "${pid[$s]}" 2>/dev/null
     wait "${pid[$s]}" 2>/dev/null
     kills=$((kills + 1))
