@@ -86,6 +86,9 @@ TOOL_SRC    := $(filter-out tests/tools/txgen.c,$(wildcard tests/tools/*.c))
 TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 .PHONY: all build-tests test deps run bench fuzz test-compose test-k8s clean FORCE
+# Generated .c files and tool objects are intermediates make would delete
+# (and then rebuild every time); keep them.
+.SECONDARY:
 all: $(BINARIES)
 
 # An archive is rebuilt from scratch whenever its member list changes (the
@@ -106,7 +109,7 @@ $(TESTLIB): $(TESTLIB_OBJ)
 # the modules it calls, whichever service they belong to.
 $(BUILD)/tests/%: tests/%.c $(TESTLIB) $(SERVICE_LIBS) $(LIBTXAGG)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) \
+	$(CC) $(CPPFLAGS) -I. -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) \
 	    -Wl,--start-group $(SERVICE_LIBS) $(LIBTXAGG) -Wl,--end-group $(LDLIBS) -lcmocka
 
 $(BINDIR)/txgen: $(BUILD)/tests/tools/txgen.o $(LIBTXAGG)

@@ -62,33 +62,6 @@ static int on_http_error(struct mg_connection *conn, int status, const char *msg
     return 0;
 }
 
-static int on_log(const struct mg_connection *conn, const char *message)
-{
-    (void)conn;
-    char q[512];
-    log_warn("http", "detail=%s", log_q(q, sizeof q, message));
-    return 1;
-}
-
-static mongoc_client_pool_t *make_pool(const txagg_config *cfg, char *err, size_t errlen)
-{
-    mongoc_uri_t *uri = mongo_uri_build(cfg, "txagg-api", err, errlen);
-    if (!uri) return NULL;
-    /* A retried read would wait a second timeout on a paused server; the
-     * client retries instead (503 says so). */
-    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS)) mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false);
-    bson_error_t e;
-    mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &e);
-    mongoc_uri_destroy(uri);
-    if (!pool) {
-        snprintf(err, errlen, "MONGODB_URI: %s", e.message);
-        return NULL;
-    }
-    mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_max_size(pool, (uint32_t)cfg->api_threads + 2);
-    return pool;
-}
-
 static void free_app(api_app *app)
 {
     if (app->pool) mongoc_client_pool_destroy(app->pool);
@@ -110,7 +83,7 @@ api_app *api_server_start(const txagg_config *cfg, char *err, size_t errlen)
     }
     app->cfg = *cfg;
     app->token_len = strlen(cfg->api_token);
-    app->pool = make_pool(cfg, err, errlen);
+    app->pool = mongo_pool_new(cfg, "txagg-api", (uint32_t)cfg->api_threads + 2, err, errlen);
     app->cache = cold_cache_new(API_COLD_CACHE_BYTES);
     if (!app->pool || !app->cache) {
         if (app->pool && !app->cache) snprintf(err, errlen, "out of memory");
@@ -133,7 +106,7 @@ api_app *api_server_start(const txagg_config *cfg, char *err, size_t errlen)
     cb.init_thread = init_thread;
     cb.exit_thread = exit_thread;
     cb.http_error = on_http_error;
-    cb.log_message = on_log;
+    cb.log_message = http_log_message;
     char etext[256] = "";
     unsigned ecode = 0;
     struct mg_init_data init = {&cb, app, opts};

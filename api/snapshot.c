@@ -48,7 +48,7 @@ struct snap_hint {
     size_t plen, pcap, pcmds;
     int32_t pfrom, pto;
     uint64_t pgen;
-    reply_arena *arena; /* replies of the fast path */
+    reply_arena arena; /* replies of the fast path */
 };
 
 static metric *m_fast, *m_lua, *m_redis_failures;
@@ -152,12 +152,18 @@ static int parse_u64(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
+int snapshot_parse_version(const redisReply *r, uint64_t *version)
+{
+    *version = 0;
+    if (r->type == REDIS_REPLY_NIL) return 0;
+    return is_str(r) ? parse_u64(r->str, r->len, version) : -1;
+}
+
 /* version and archived-through from their replies (string, or nil/"" = unset). */
 static int parse_header(const redisReply *ver, const redisReply *thr, snapshot *s, char *err, size_t errlen)
 {
-    s->version = 0;
     s->has_through = 0;
-    if (ver->type != REDIS_REPLY_NIL && (!is_str(ver) || parse_u64(ver->str, ver->len, &s->version)))
+    if (snapshot_parse_version(ver, &s->version))
         return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
     if (thr->type != REDIS_REPLY_NIL && (!is_str(thr) || thr->len > 0)) {
         if (!is_str(thr) || parse_day(thr->str, thr->len, &s->through))
@@ -210,10 +216,7 @@ int snapshot_redis_failure(rconn *rc, const redisReply *r, char *err, size_t err
 snap_hint *snap_hint_new(void)
 {
     snap_hint *h = calloc(1, sizeof *h);
-    if (h && !(h->arena = reply_arena_new())) {
-        free(h);
-        h = NULL;
-    }
+    if (h) reply_arena_init(&h->arena);
     return h;
 }
 
@@ -234,7 +237,7 @@ void snap_hint_free(snap_hint *h)
     free(h->days.v);
     free(h->tmp.v);
     free(h->pipe);
-    reply_arena_free(h->arena);
+    reply_arena_free(&h->arena);
     free(h);
 }
 
@@ -459,19 +462,17 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
         return snapshot_redis_failure(rc, NULL, err, errlen);
     }
     /* ncmd replies: +OK, +QUEUED each, then EXEC's array — built in the arena. */
-    reply_arena_reset(h->arena);
-    redisReplyObjectFunctions *fns = reply_arena_begin(c, h->arena);
+    reply_arena_reset(&h->arena);
     redisReply *r = NULL, *first_err = NULL;
     for (size_t i = 0; i < ncmd; i++) {
         redisReply *x;
-        if (redisGetReply(c, (void **)&x) != REDIS_OK) {
+        if (reply_arena_get_reply(c, &h->arena, &x) != REDIS_OK) {
             rconn_drop(rc); /* with the arena functions: the reader's leftovers are not freed one by one */
             return snapshot_redis_failure(rc, NULL, err, errlen);
         }
         if (i + 1 == ncmd) r = x;
         else if (x->type == REDIS_REPLY_ERROR && !first_err) first_err = x;
     }
-    reply_arena_end(c, fns);
     metrics_inc(m_fast);
     if (r->type != REDIS_REPLY_ARRAY) return snapshot_redis_failure(rc, first_err ? first_err : r, err, errlen);
     redisReply **e = r->element;

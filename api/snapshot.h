@@ -61,4 +61,8 @@ void snapshot_release(snapshot *s);
 /* Map a failed Redis call (reply NULL = I/O error) to a status and reason. */
 int snapshot_redis_failure(rconn *rc, const redisReply *r, char *err, size_t errlen);
 
+/* The value of system:archive_version: nil or "" = 0 (never bumped), else a
+ * decimal counter.  0, or -1 when the value is not a counter. */
+int snapshot_parse_version(const redisReply *r, uint64_t *version);
+
 #endif

@@ -108,17 +108,6 @@ static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
     return status;
 }
 
-static int parse_u64(const char *s, size_t n, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10) return -1;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 /* ---- MongoDB (step b) ----------------------------------------------------- */
 
 static int cmp_doc(const void *a, const void *b)
@@ -330,7 +319,7 @@ static int version_unchanged(rconn *rc, uint64_t version, int *same, char *err, 
     uint64_t now = 0;
     if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
         rv = snapshot_redis_failure(rc, r, err, errlen) == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
-    else if (r->type == REDIS_REPLY_STRING && parse_u64(r->str, r->len, &now))
+    else if (snapshot_parse_version(r, &now))
         rv = fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
     if (r) freeReplyObject(r);
     *same = rv == STATS_OK && now == version;

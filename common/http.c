@@ -124,7 +124,7 @@ static int handle(struct mg_connection *conn, void *cbdata)
     return 200;
 }
 
-static int on_log(const struct mg_connection *conn, const char *message)
+int http_log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
     char q[512];
@@ -149,7 +149,7 @@ http_listener *http_listener_start(const char *host, int port, int (*ready_fn)(v
                           "request_timeout_ms", "5000", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
-    cb.log_message = on_log;
+    cb.log_message = http_log_message;
     char etext[256] = "";
     unsigned ecode = 0;
     struct mg_init_data init = {&cb, l, opts};

@@ -33,6 +33,9 @@ int http_reply(struct mg_connection *conn, int status, const char *ctype, const 
                const char *extra_headers);
 /* {"detail": "..."} with status (the error shape of the API). */
 int http_reply_detail(struct mg_connection *conn, int status, const char *detail);
+/* civetweb's log_message callback: its messages as logfmt warnings. */
+int http_log_message(const struct mg_connection *conn, const char *message);
+
 /* 1 for GET, 2 for HEAD, 0 for anything else. */
 int http_method_is_get(struct mg_connection *conn);
 

@@ -79,6 +79,16 @@ const char *log_q(char *buf, size_t n, const char *s)
     return buf;
 }
 
+const char *log_qv(char *buf, size_t n, const char *s)
+{
+    int plain = s && *s;
+    for (const char *p = s; plain && *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' || *p == '\\') plain = 0;
+    if (!plain || strlen(s) >= n) return log_q(buf, n, s);
+    memcpy(buf, s, strlen(s) + 1);
+    return buf;
+}
+
 void log_write(int level, const char *msg, const char *kvfmt, ...)
 {
     if (!log_enabled(level)) return;
@@ -118,12 +128,13 @@ int log_state_report(log_state *st, const char *what, int up, const char *detail
     int was_known = st->known;
     st->known = 1;
     st->up = up;
-    char q[512];
+    char q[512], qw[256];
+    log_qv(qw, sizeof qw, what);
     if (up) {
-        if (was_known) log_info("dependency reachable again", "dep=%s", what);
-        else log_info("dependency reachable", "dep=%s", what);
+        if (was_known) log_info("dependency reachable again", "dep=%s", qw);
+        else log_info("dependency reachable", "dep=%s", qw);
     } else {
-        log_error("dependency unreachable, retrying", "dep=%s err=%s", what,
+        log_error("dependency unreachable, retrying", "dep=%s err=%s", qw,
                   log_q(q, sizeof q, detail ? detail : "unknown"));
     }
     return 1;

@@ -38,6 +38,9 @@ void log_write(int level, const char *msg, const char *kvfmt, ...)
 /* Quote free text for a logfmt value: returns buf holding "text" with
  * backslash, quote and control characters escaped (truncated to fit). */
 const char *log_q(char *buf, size_t n, const char *s);
+/* The same, but quoted only when logfmt needs it (empty, or a space, quote,
+ * '=' or control character inside): dep=mongodb, dep="redis 10.0.0.1:6379". */
+const char *log_qv(char *buf, size_t n, const char *s);
 
 /*
  * Log a dependency's state only when it changes ("redis unreachable" once,

@@ -7,7 +7,6 @@
  */
 #include "money.h"
 
-#include <stdio.h>
 #include <string.h>
 
 int money_parse(const char *s, size_t len, int64_t *cents)
@@ -41,21 +40,32 @@ int money_parse(const char *s, size_t len, int64_t *cents)
 
 size_t money_format(int64_t cents, char *buf, size_t n)
 {
-    /* Work on the magnitude as unsigned so INT64_MIN is printable too. */
+    /* Digits are written backwards into tmp: no snprintf on the API's hot
+     * path.  The magnitude is unsigned so INT64_MIN is printable too. */
+    char tmp[MONEY_FMT_MAX];
+    char *p = tmp + sizeof tmp;
     int neg = cents < 0;
     uint64_t mag = neg ? (uint64_t)0 - (uint64_t)cents : (uint64_t)cents;
-    uint64_t whole = mag / 100, frac = mag % 100;
-    int len;
-    if (frac == 0)
-        len = snprintf(buf, n, "%s%llu.0", neg ? "-" : "", (unsigned long long)whole);
-    else if (frac % 10 == 0)
-        len = snprintf(buf, n, "%s%llu.%llu", neg ? "-" : "", (unsigned long long)whole,
-                       (unsigned long long)(frac / 10));
-    else
-        len = snprintf(buf, n, "%s%llu.%02llu", neg ? "-" : "", (unsigned long long)whole,
-                       (unsigned long long)frac);
-    if (len < 0) return 0;
-    return (size_t)len < n ? (size_t)len : n - 1;
+    uint64_t whole = mag / 100;
+    unsigned frac = (unsigned)(mag % 100);
+    if (frac % 10 != 0) {
+        *--p = (char)('0' + frac % 10);
+        *--p = (char)('0' + frac / 10);
+    } else {
+        *--p = (char)('0' + frac / 10); /* "x.0" or "x.5" */
+    }
+    *--p = '.';
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    if (neg) *--p = '-';
+    size_t len = (size_t)(tmp + sizeof tmp - p);
+    if (n == 0) return 0;
+    if (len >= n) len = n - 1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return len;
 }
 
 int money_parse_cents(const char *s, size_t len, int64_t *cents)

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static atomic_uint_fast64_t mongo_errors;
@@ -32,6 +33,10 @@ void mongo_global_init(void)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&mongo_inited, &expected, 1)) return;
+    /* The driver's shared-memory counters leave a /dev/shm/mongoc-<pid> file
+     * behind every process killed with -9 (our crash tests kill thousands);
+     * we never read those counters.  A user's explicit setting wins. */
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
     mongoc_init();
     mongoc_log_set_handler(on_driver_log, NULL);
 }
@@ -60,10 +65,13 @@ mongoc_uri_t *mongo_uri_build(const txagg_config *cfg, const char *appname, char
     return uri;
 }
 
-mongoc_client_pool_t *mongo_pool_new(const txagg_config *cfg, const char *appname, char *err, size_t errlen)
+mongoc_client_pool_t *mongo_pool_new(const txagg_config *cfg, const char *appname, uint32_t max_size, char *err,
+                                     size_t errlen)
 {
     mongoc_uri_t *uri = mongo_uri_build(cfg, appname, err, errlen);
     if (!uri) return NULL;
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS))
+        mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false);
     bson_error_t e;
     mongoc_client_pool_t *pool = mongoc_client_pool_new_with_error(uri, &e);
     mongoc_uri_destroy(uri);
@@ -72,6 +80,7 @@ mongoc_client_pool_t *mongo_pool_new(const txagg_config *cfg, const char *appnam
         return NULL;
     }
     mongoc_client_pool_set_error_api(pool, MONGOC_ERROR_API_VERSION_2);
+    if (max_size) mongoc_client_pool_max_size(pool, max_size);
     return pool;
 }
 

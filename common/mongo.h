@@ -18,13 +18,18 @@
 
 #include "config.h"
 
-/* mongoc_init() and the log handler, once per process; cleanup at exit. */
+/* mongoc_init() and the log handler, once per process (shared-memory
+ * counters off: MONGOC_DISABLE_SHM); cleanup at exit. */
 void mongo_global_init(void);
 void mongo_global_cleanup(void);
 
 /* The URI of cfg with default timeouts and appname applied; NULL + err. */
 mongoc_uri_t *mongo_uri_build(const txagg_config *cfg, const char *appname, char *err, size_t errlen);
-mongoc_client_pool_t *mongo_pool_new(const txagg_config *cfg, const char *appname, char *err, size_t errlen);
+/* A pool for request threads (at most max_size clients; 0 = the driver's
+ * default).  Retryable reads are off unless the URI sets retryReads: a request
+ * must fail within one timeout, and a retry on a paused server doubles it. */
+mongoc_client_pool_t *mongo_pool_new(const txagg_config *cfg, const char *appname, uint32_t max_size, char *err,
+                                     size_t errlen);
 mongoc_client_t *mongo_client_new(const txagg_config *cfg, const char *appname, char *err, size_t errlen);
 
 /* {ping: 1} on the configured database; 0 when the server answered. */

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "signals.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,9 +29,39 @@ struct rconn {
     int timeout_ms;
     int64_t backoff_ms;
     int64_t next_attempt_ms;
-    log_state state;
+    int ever_connected;
     char err[256];
 };
+
+/*
+ * An outage is a property of the server, not of one connection: every rconn
+ * of the process to the same host:port shares one log_state, so an API with
+ * 64 worker connections logs "unreachable" once, not 64 times.
+ */
+typedef struct endpoint_state {
+    char name[300];
+    log_state st;
+} endpoint_state;
+
+static endpoint_state endpoints[16];
+static int nendpoints;
+static pthread_mutex_t endpoints_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void report_state(const rconn *rc, int up, const char *detail)
+{
+    char name[300];
+    snprintf(name, sizeof name, "redis %s:%d", rc->host, rc->port);
+    pthread_mutex_lock(&endpoints_lock);
+    endpoint_state *e = NULL;
+    for (int i = 0; i < nendpoints && !e; i++)
+        if (!strcmp(endpoints[i].name, name)) e = &endpoints[i];
+    if (!e && nendpoints < (int)(sizeof endpoints / sizeof endpoints[0])) {
+        e = &endpoints[nendpoints++];
+        snprintf(e->name, sizeof e->name, "%s", name);
+    }
+    if (e) log_state_report(&e->st, name, up, detail);
+    pthread_mutex_unlock(&endpoints_lock);
+}
 
 static atomic_uint_fast64_t redis_errors;
 static atomic_uint_fast64_t redis_reconnects;
@@ -66,9 +97,7 @@ const char *rconn_error(const rconn *rc) { return rc->err; }
 static void set_down(rconn *rc, const char *why)
 {
     if (why != rc->err) snprintf(rc->err, sizeof rc->err, "%s", why);
-    char what[300];
-    snprintf(what, sizeof what, "redis %s:%d", rc->host, rc->port);
-    log_state_report(&rc->state, what, 0, rc->err);
+    report_state(rc, 0, rc->err);
 }
 
 void rconn_drop(rconn *rc)
@@ -120,6 +149,7 @@ int rconn_ensure(rconn *rc)
     }
     if (!ok) {
         if (c) redisFree(c);
+        atomic_fetch_add(&redis_errors, 1);
         set_down(rc, rc->err);
         rc->next_attempt_ms = now + rc->backoff_ms;
         rc->backoff_ms = rc->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rc->backoff_ms * 2;
@@ -127,10 +157,9 @@ int rconn_ensure(rconn *rc)
     }
     rc->c = c;
     rc->backoff_ms = BACKOFF_MIN_MS;
-    if (rc->state.known) atomic_fetch_add(&redis_reconnects, 1);
-    char what[300];
-    snprintf(what, sizeof what, "redis %s:%d", rc->host, rc->port);
-    log_state_report(&rc->state, what, 1, NULL);
+    if (rc->ever_connected) atomic_fetch_add(&redis_reconnects, 1);
+    rc->ever_connected = 1;
+    report_state(rc, 1, NULL);
     return 0;
 }
 

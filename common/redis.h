@@ -11,7 +11,8 @@
  * Outages: rconn_ensure() makes at most one connection attempt per backoff
  * step (100 ms doubling to 5 s) and returns at once otherwise, so a request
  * handler fails fast; rconn_wait() loops until connected or stopping, for
- * workers.  The state is logged once per change (log_state_report).
+ * workers.  The state is logged once per change (log_state_report), per
+ * server and process: all connections to one host:port share that state.
  */
 #ifndef TXAGG_REDIS_H
 #define TXAGG_REDIS_H
@@ -52,7 +53,8 @@ redisReply *rconn_cmd_argv(rconn *rc, int argc, const char **argv, const size_t 
 redisContext *rconn_ctx(rconn *rc);
 void rconn_drop(rconn *rc);
 
-/* Process-wide count of Redis I/O errors and reconnects (for /metrics). */
+/* Process-wide count of Redis errors (dropped connections and failed
+ * connection attempts) and of reconnects (for /metrics). */
 uint64_t rconn_error_total(void);
 uint64_t rconn_reconnect_total(void);
 

@@ -1,15 +1,376 @@
 /*
- * importer — placeholder until the ingestion issue lands.
+ * importer — one run over a list of files: open, identify, read the header,
+ * resume from the checkpoint, validate, pace, publish; see importer.h.
+ *
+ * Per file: the identity (fileid) names the checkpoint; the header is checked
+ * before anything is published, so a file with a missing column contributes
+ * nothing; records up to the checkpoint's `rows` are parsed and skipped; then
+ * each record is validated and joins the batch in hand, which is committed
+ * (publish) when it is full, when the next row is due later than now
+ * (pacing), at the end of the file (with done = 1) and when a stop is
+ * requested.  Back-pressure is applied before each commit that adds entries.
+ *
+ * Exit status: 3 when stopped by a signal (files after it are not started);
+ * else 2 when a file was missing, unreadable or had a bad header; else 1 when
+ * a file was left to a concurrent importer or Redis ran a transaction only in
+ * part; else 0.
  */
 #include "importer.h"
+#include "backpressure.h"
+#include "csv_reader.h"
+#include "fileid.h"
+#include "http.h"
 #include "log.h"
+#include "metrics.h"
+#include "pace.h"
+#include "progress.h"
+#include "publish.h"
+#include "redis.h"
+#include "signals.h"
+#include "validate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum file_result { FILE_OK = 0, FILE_FAILED = 1, FILE_BAD = 2, FILE_STOPPED = 3 };
+
+typedef struct importer {
+    const txagg_config *cfg;
+    const importer_opts *opts;
+    rconn *rc;
+    publisher *pub;
+    backpressure *bp;
+    progress *prog;
+    atomic_int redis_up;
+} importer;
+
+/* An open input: descriptor, identity and the names it goes by. */
+typedef struct source {
+    int fd;
+    int own_fd;
+    uint64_t size;          /* bytes, 0 when unknown (a stream) */
+    unsigned char *prefix;  /* a stream's first bytes, read for its identity */
+    size_t prefix_len;
+    char id[FILEID_HEX];
+    char name[1024]; /* as given ("stdin" for "-"): logs, checkpoint, dead letters */
+    char base[256];  /* basename: the src of stream entries */
+} source;
+
+static int ready(void *arg) { return atomic_load(&((importer *)arg)->redis_up); }
+
+static void source_close(source *s)
+{
+    if (s->own_fd && s->fd >= 0) close(s->fd);
+    free(s->prefix);
+    s->fd = -1;
+    s->prefix = NULL;
+}
+
+/* Read a stream's first FILEID_SPAN + 1 bytes: 0, -1 (err), 1 (stopped). */
+static int read_prefix(source *s, char *err, size_t errlen)
+{
+    size_t want = FILEID_SPAN + 1;
+    s->prefix = malloc(want);
+    if (!s->prefix) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    while (s->prefix_len < want) {
+        ssize_t k = read(s->fd, s->prefix + s->prefix_len, want - s->prefix_len);
+        if (k == 0) break;
+        if (k < 0) {
+            if (errno == EINTR) {
+                if (sig_stopping()) return 1;
+                continue;
+            }
+            snprintf(err, errlen, "read: %s", strerror(errno));
+            return -1;
+        }
+        s->prefix_len += (size_t)k;
+    }
+    int complete = s->prefix_len <= FILEID_SPAN;
+    fileid_of_prefix(s->prefix, complete ? s->prefix_len : FILEID_SPAN, complete, s->id);
+    return 0;
+}
+
+/* 0, -1 (err set), 1 (stopped). */
+static int source_open(const char *path, source *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    int is_stdin = !strcmp(path, "-");
+    snprintf(s->name, sizeof s->name, "%s", is_stdin ? "stdin" : path);
+    const char *slash = strrchr(path, '/');
+    snprintf(s->base, sizeof s->base, "%s", is_stdin ? "stdin" : slash && slash[1] ? slash + 1 : path);
+    if (is_stdin) {
+        s->fd = STDIN_FILENO;
+    } else {
+        s->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (s->fd < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            return -1;
+        }
+        s->own_fd = 1;
+    }
+    struct stat st;
+    if (fstat(s->fd, &st) != 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "is a directory");
+        return -1;
+    }
+    if (S_ISREG(st.st_mode)) {
+        s->size = (uint64_t)st.st_size;
+        return fileid_of_fd(s->fd, s->size, s->id, err, errlen);
+    }
+    return read_prefix(s, err, errlen);
+}
+
+/* Sleep until the monotonic time due_us; 1 when a stop was requested. */
+static int sleep_until(int64_t due_us)
+{
+    for (;;) {
+        if (sig_stopping()) return 1;
+        int64_t left = due_us - sig_now_us();
+        if (left <= 0) return 0;
+        if (left > 100000) left = 100000;
+        struct timespec ts = {0, (long)left * 1000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/*
+ * Commit the batch in hand (done: the file is finished).  The previous
+ * transaction is settled first, since back-pressure may use the connection;
+ * wait: also settle this one (end of file, stop, before a pacing sleep).
+ */
+static int flush(importer *im, int done, int wait)
+{
+    import_counts *cnt = progress_counts(im->prog);
+    int st = publish_sync(im->pub, cnt);
+    if (st != PUBLISH_OK) return st;
+    int acc = publish_accepted(im->pub);
+    if (acc > 0 && backpressure_reserve(im->bp, acc) != 0) return PUBLISH_STOPPED;
+    st = publish_commit(im->pub, done, cnt);
+    if (st == PUBLISH_OK && wait) st = publish_sync(im->pub, cnt);
+    return st;
+}
+
+static int publish_result(importer *im, int st, const char *name)
+{
+    switch (st) {
+    case PUBLISH_OK: return FILE_OK;
+    case PUBLISH_STOPPED:
+        progress_clear(im->prog);
+        char q[1100];
+        log_warn("stopped before the end of the file; a rerun resumes after the last committed batch", "file=%s",
+                 log_q(q, sizeof q, name));
+        return FILE_STOPPED;
+    default: return FILE_FAILED; /* logged by publish */
+    }
+}
+
+/* The rows of an open file, from the record after the header. */
+static int import_rows(importer *im, source *s, csv_reader *rd, const header_map *hm, int64_t skip)
+{
+    const txagg_config *cfg = im->cfg;
+    import_counts *cnt = progress_counts(im->prog);
+    int paced = cfg->import_speed_milli > 0;
+    int64_t now = (int64_t)time(NULL);
+    pace pc;
+    pace_init(&pc);
+    csv_record rec;
+    valid_row row;
+    int st = PUBLISH_OK;
+    for (;;) {
+        int got = csv_reader_next(rd, &rec);
+        if (got < 0) {
+            /* Keep what was read: commit the batch in hand, then report. */
+            int stopping = sig_stopping();
+            st = flush(im, 0, 1);
+            if (st != PUBLISH_OK || stopping) return publish_result(im, st == PUBLISH_OK ? PUBLISH_STOPPED : st, s->name);
+            char q[1100], qe[300];
+            progress_clear(im->prog);
+            log_error("cannot read file", "file=%s err=%s", log_q(q, sizeof q, s->name),
+                      log_q(qe, sizeof qe, csv_reader_error(rd)));
+            return FILE_BAD;
+        }
+        if (got == 0) break;
+        cnt->read++;
+        if (cnt->skipped < skip) { /* committed by an earlier run: parsed, not published */
+            cnt->skipped++;
+            if ((cnt->read & 1023) == 0) {
+                if (sig_stopping()) return publish_result(im, PUBLISH_STOPPED, s->name);
+                progress_tick(im->prog, csv_reader_offset(rd));
+            }
+            continue;
+        }
+        int64_t sleep_ms;
+        int reason = validate_row(hm, &rec, now, cfg->max_future_days, &row, &sleep_ms);
+        if (paced) {
+            int64_t now_us = sig_now_us();
+            int64_t due = pace_due_us(&pc, now_us);
+            if (due > now_us) {
+                if (publish_pending(im->pub) && (st = flush(im, 0, 1)) != PUBLISH_OK) break;
+                if (sleep_until(due)) {
+                    st = PUBLISH_STOPPED;
+                    break;
+                }
+            }
+            pace_after_row(&pc, config_pace_us(cfg, sleep_ms));
+        }
+        if (reason == REJECT_NONE) {
+            publish_add_row(im->pub, &row, rec.line);
+        } else if (publish_add_reject(im->pub, reason, rec.line, rec.raw, rec.raw_len) != 0) {
+            char q[1100];
+            log_error("out of memory", "file=%s", log_q(q, sizeof q, s->name));
+            st = PUBLISH_FATAL;
+            break;
+        }
+        if (publish_full(im->pub) && (st = flush(im, 0, 0)) != PUBLISH_OK) break;
+        if (sig_stopping()) {
+            st = flush(im, 0, 1);
+            if (st == PUBLISH_OK) st = PUBLISH_STOPPED;
+            break;
+        }
+        if (paced || (cnt->read & 63) == 0) progress_tick(im->prog, csv_reader_offset(rd));
+    }
+    if (st == PUBLISH_OK) st = flush(im, 1, 1);
+    progress_tick(im->prog, csv_reader_offset(rd));
+    return publish_result(im, st, s->name);
+}
+
+static int import_file(importer *im, const char *path)
+{
+    char err[512], q[1100];
+    source s;
+    int rc = source_open(path, &s, err, sizeof err);
+    progress_file_begin(im->prog, s.name, s.size);
+    if (rc != 0) {
+        if (rc > 0) {
+            source_close(&s);
+            progress_file_end(im->prog, "stopped");
+            return FILE_STOPPED;
+        }
+        char qe[600];
+        log_error("cannot open file; nothing imported from it", "file=%s err=%s", log_q(q, sizeof q, s.name),
+                  log_q(qe, sizeof qe, err));
+        source_close(&s);
+        progress_file_end(im->prog, "failed");
+        return FILE_BAD;
+    }
+    csv_reader *rd = csv_reader_new(s.fd, s.prefix, s.prefix_len, 0);
+    if (!rd) {
+        log_error("out of memory", "file=%s", log_q(q, sizeof q, s.name));
+        source_close(&s);
+        progress_file_end(im->prog, "failed");
+        return FILE_FAILED;
+    }
+    int result;
+    csv_record rec;
+    header_map hm;
+    int got = csv_reader_next(rd, &rec);
+    if (got <= 0 || validate_header(&rec, &hm, err, sizeof err) != 0) {
+        if (got < 0 && sig_stopping()) {
+            result = FILE_STOPPED;
+        } else {
+            char qe[600];
+            if (got < 0) snprintf(err, sizeof err, "%s", csv_reader_error(rd));
+            else if (got == 0) snprintf(err, sizeof err, "no header: the file is empty");
+            log_error("bad file; nothing imported from it", "file=%s err=%s", log_q(q, sizeof q, s.name),
+                      log_q(qe, sizeof qe, err));
+            result = FILE_BAD;
+        }
+        goto out;
+    }
+
+    int64_t rows;
+    int done;
+    int st = publish_open_file(im->pub, s.id, s.name, s.base, &rows, &done);
+    if (st != PUBLISH_OK) {
+        result = publish_result(im, st, s.name);
+        goto out;
+    }
+    if (done && !im->opts->force) {
+        log_info("already imported; nothing published (--force imports it again)", "file=%s id=%s rows=%lld",
+                 log_q(q, sizeof q, s.name), s.id, (long long)rows);
+        progress_file_end(im->prog, "already imported");
+        csv_reader_free(rd);
+        source_close(&s);
+        return FILE_OK;
+    }
+    if (done) {
+        log_info("importing again (--force)", "file=%s id=%s", log_q(q, sizeof q, s.name), s.id);
+        if ((st = publish_reset(im->pub)) != PUBLISH_OK) {
+            result = publish_result(im, st, s.name);
+            goto out;
+        }
+        rows = 0;
+    } else if (rows > 0) {
+        log_info("resuming after the checkpoint", "file=%s id=%s rows=%lld", log_q(q, sizeof q, s.name), s.id,
+                 (long long)rows);
+    } else {
+        log_debug("importing", "file=%s id=%s", log_q(q, sizeof q, s.name), s.id);
+    }
+    result = import_rows(im, &s, rd, &hm, rows);
+out:
+    progress_file_end(im->prog, result == FILE_OK ? "imported" : result == FILE_STOPPED ? "stopped" : "failed");
+    csv_reader_free(rd);
+    source_close(&s);
+    return result;
+}
 
 int importer_run(const txagg_config *cfg, const importer_opts *opts, const char *const *files, int nfiles)
 {
-    (void)cfg;
-    (void)opts;
-    (void)files;
-    (void)nfiles;
-    log_error("import not implemented yet");
-    return 1;
+    importer im = {.cfg = cfg, .opts = opts};
+    atomic_init(&im.redis_up, 0);
+    metrics_counter_fn("txagg_redis_errors_total", "Redis I/O errors", NULL, rconn_error_total);
+    metrics_counter_fn("txagg_redis_reconnects_total", "Redis reconnections", NULL, rconn_reconnect_total);
+    im.rc = rconn_new(cfg, "importer");
+    im.pub = im.rc ? publish_new(im.rc, cfg->batch_size, &im.redis_up) : NULL;
+    im.bp = im.rc ? backpressure_new(im.rc, cfg->max_backlog, &im.redis_up) : NULL;
+    im.prog = progress_new(isatty(STDERR_FILENO));
+    int status = 0;
+    http_listener *http = NULL;
+    if (!im.rc || !im.pub || !im.bp || !im.prog) {
+        log_error("out of memory");
+        status = 1;
+        goto out;
+    }
+    if (cfg->metrics_port) {
+        char err[300], q[400];
+        http = http_listener_start(cfg->metrics_host, cfg->metrics_port, ready, &im, err, sizeof err);
+        if (!http) log_error("metrics listener not started; importing without it", "err=%s", log_q(q, sizeof q, err));
+    }
+    if (backpressure_ensure_group(im.bp) != 0) {
+        status = sig_stopping() ? 3 : 1;
+        goto out;
+    }
+    int bad = 0, failed = 0;
+    for (int i = 0; i < nfiles && status != 3; i++) {
+        switch (import_file(&im, files[i])) {
+        case FILE_STOPPED: status = 3; break;
+        case FILE_BAD: bad = 1; break;
+        case FILE_FAILED: failed = 1; break;
+        default: break;
+        }
+    }
+    progress_total(im.prog);
+    if (status != 3) status = bad ? 2 : failed ? 1 : 0;
+out:
+    http_listener_stop(http);
+    progress_free(im.prog);
+    backpressure_free(im.bp);
+    publish_free(im.pub);
+    rconn_free(im.rc);
+    return status;
 }

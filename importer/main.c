@@ -17,9 +17,15 @@ static const char usage[] =
     "Flags:\n"
     "  --force        import a file again even if its checkpoint says it is done\n"
     "\n"
-    "Exit status: 0 all files imported; 2 usage error, missing/unreadable file or a\n"
-    "header without a required column (nothing of that file imported); 3 stopped by a\n"
-    "signal before the end (a rerun resumes).\n";
+    "Rows are published in batches of BATCH_SIZE, at the pace of sleep_ms / IMPORT_SPEED,\n"
+    "while the group backlog stays under MAX_BACKLOG.  On a terminal a progress line is\n"
+    "shown; a summary per file and in total is always logged.\n"
+    "\n"
+    "Exit status: 0 all files imported (or already imported); 2 usage error, missing or\n"
+    "unreadable file, or a header without a required column (nothing of that file is\n"
+    "imported, the other files are); 3 stopped by SIGTERM/SIGINT after committing the\n"
+    "batch in hand (a rerun resumes); 1 another importer was importing the same file, or\n"
+    "Redis ran a transaction only in part.\n";
 
 int main(int argc, char **argv)
 {

@@ -12,12 +12,20 @@
  *
  * Invariant: at most one batch is pending at any time (the script refuses
  * otherwise), so the days of a pending batch are never frozen twice.
+ *
+ * Durability: MongoDB is durable, Redis only as durable as its AOF.  If Redis
+ * lost a freeze (a machine crash within its fsync period) after MongoDB had
+ * applied the batch, the days would come back hot and be archived again.  A
+ * process crash cannot do it (Redis writes the AOF before it replies), so the
+ * gap is the fsync period: freeze_settle waits it out before the first
+ * MongoDB write.  Redis 7.0 has no WAITAOF to ask instead.
  */
 #include "freeze.h"
 #include "batch.h"
 #include "keys.h"
 #include "lease.h"
 #include "log.h"
+#include "signals.h"
 #include "timeparse.h"
 #include "txn.h"
 
@@ -117,4 +125,17 @@ int freeze_batch(persistor *p, char *id, size_t idlen)
     }
     free(days);
     return rv;
+}
+
+int freeze_settle(persistor *p)
+{
+    redisReply *r = rconn_cmd(p->rc, "INFO persistence");
+    if (!r) return PST_EREDIS;
+    int aof = r->type == REDIS_REPLY_STRING && strstr(r->str, "aof_enabled:1") != NULL;
+    int bad = r->type != REDIS_REPLY_STRING;
+    freeReplyObject(r);
+    if (bad) return PST_EREDIS;
+    if (!aof) return PST_OK;
+    log_debug("waiting for the freeze to reach Redis's AOF", "ms=%d", PST_FREEZE_SETTLE_MS);
+    return sig_sleep_ms(PST_FREEZE_SETTLE_MS) ? PST_ESTOP : PST_OK;
 }

@@ -11,4 +11,14 @@
  * PST_ELEASE, PST_EREDIS or PST_EDATA (a batch is pending: recover first). */
 int freeze_batch(persistor *p, char *id, size_t idlen);
 
+/* How long a fresh freeze is left to reach Redis's disk before MongoDB is
+ * told about it (two periods of appendfsync everysec). */
+#define PST_FREEZE_SETTLE_MS 2000
+
+/* Wait until a freeze just made is durable in Redis, as far as Redis 7.0
+ * lets us know: when the server has AOF on, PST_FREEZE_SETTLE_MS; when it has
+ * no AOF there is no durability to wait for.  PST_OK, PST_EREDIS or PST_ESTOP
+ * (the batch then stays pending and recovery finishes it). */
+int freeze_settle(persistor *p);
+
 #endif

@@ -16,6 +16,7 @@
 #include "archive_write.h"
 #include "batch.h"
 #include "clean.h"
+#include "freeze.h"
 #include "log.h"
 #include "signals.h"
 
@@ -37,7 +38,8 @@ int recover_finish_batch(persistor *p, const char *id, int recovered)
         log_info("recovering archive batch", "id=%s state=%s days=%d", id, b.written ? "written" : "frozen",
                  b.ndays);
     }
-    if (!b.written) {
+    if (!b.written && !recovered) rv = freeze_settle(p); /* a fresh freeze must be durable first */
+    if (rv == PST_OK && !b.written) {
         rv = archive_write_batch(p, &b, !recovered);
         if (rv == PST_OK) rv = clean_mark_written(p, id);
     }

@@ -5,6 +5,8 @@
 #   scripts/deps.sh --if-missing  the same, silent when nothing is missing (make test/run/bench)
 #   scripts/deps.sh --check       only report; exit 1 when something is missing
 #   scripts/deps.sh --with fuzz   also clang + libFuzzer (make fuzz)
+#   scripts/deps.sh --with stand-ins   also debootstrap and the static FerretDB even
+#                                 where mongod is installed (deploy/stand-ins/build.sh)
 #
 # Installs as root (or through sudo), without prompts: build tools, pkg-config,
 # the five libraries' -dev packages (hiredis, mongo-c-driver, civetweb, cJSON,
@@ -17,6 +19,13 @@
 # build/version/version.txt panics at start), so it is built the way that
 # does: `go mod download` in a scratch module, copy the module out of the
 # module cache, write the version file, `go build`.
+#
+# Where the Docker CLI is installed but `docker compose` (Compose v2) is not,
+# and a Go toolchain is, it builds Compose v2.29.7 from the Go module proxy
+# into the cache directory (~70 s once) and installs it as a Docker CLI plugin
+# (~/.docker/cli-plugins/docker-compose, or under $DOCKER_CONFIG), saying so.
+# Without Go it only says that `make test-compose` falls back to
+# docker-compose v1 where that is installed.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +39,7 @@ while [ $# -gt 0 ]; do
     --if-missing) mode=if-missing ;;
     --check) mode=check ;;
     --with) with+=("$2"); shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "deps.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -44,6 +53,7 @@ apt_pkgs=(build-essential pkg-config libhiredis-dev libmongoc-dev libbson-dev li
 for w in "${with[@]}"; do
     case $w in
     fuzz) apt_pkgs+=(clang libclang-rt-14-dev) ;;
+    stand-ins) apt_pkgs+=(debootstrap) ;;
     *) echo "deps.sh: unknown --with $w" >&2; exit 2 ;;
     esac
 done
@@ -56,16 +66,33 @@ for p in "${apt_pkgs[@]}"; do
 done
 
 need_ferretdb=0
-if ! command -v mongod >/dev/null 2>&1 && [ ! -x "$(txagg_ferretdb_bin)" ]; then need_ferretdb=1; fi
+want_ferretdb_bin=0
+for w in "${with[@]}"; do [ "$w" = stand-ins ] && want_ferretdb_bin=1; done
+if [ ! -x "$(txagg_ferretdb_bin)" ] && { [ $want_ferretdb_bin = 1 ] || ! command -v mongod >/dev/null 2>&1; }; then
+    need_ferretdb=1
+fi
 
-if [ ${#missing_pkgs[@]} -eq 0 ] && [ $need_ferretdb = 0 ]; then
+# Compose v2: only where the Docker CLI is installed and lacks it.  A plugin
+# already built into the cache is just (re)installed.
+need_compose=0
+if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+    if [ -x "$(txagg_compose_bin)" ] || txagg_go >/dev/null; then
+        need_compose=1
+    elif [ "$mode" != if-missing ]; then
+        echo "deps: docker is installed without Compose v2 and there is no Go toolchain to build it;"
+        echo "deps: make test-compose uses docker-compose v1 where installed"
+    fi
+fi
+
+if [ ${#missing_pkgs[@]} -eq 0 ] && [ $need_ferretdb = 0 ] && [ $need_compose = 0 ]; then
     [ "$mode" = if-missing ] || echo "deps: everything is installed (MongoDB-wire server: $(txagg_mongo_server))"
     exit 0
 fi
 
 if [ "$mode" = check ]; then
     [ ${#missing_pkgs[@]} -gt 0 ] && echo "deps: missing Debian packages: ${missing_pkgs[*]}"
-    [ $need_ferretdb = 1 ] && echo "deps: missing MongoDB-wire server (no mongod on PATH, no $(txagg_ferretdb_bin))"
+    [ $need_ferretdb = 1 ] && echo "deps: missing FerretDB (no $(txagg_ferretdb_bin)$([ $want_ferretdb_bin = 1 ] || echo ', no mongod on PATH'))"
+    [ $need_compose = 1 ] && echo "deps: missing Compose v2 (\`docker compose\`): would build $TXAGG_COMPOSE_VERSION as a Docker CLI plugin"
     exit 1
 fi
 
@@ -116,5 +143,25 @@ if [ $need_ferretdb = 1 ]; then
         mv "$dest.tmp" "$dest"
     )
     "$dest" --version | head -1 | sed 's/^/deps: built /'
+fi
+
+if [ $need_compose = 1 ]; then
+    cbin=$(txagg_compose_bin)
+    if [ ! -x "$cbin" ]; then
+        go=$(txagg_go)
+        say "docker is installed but \`docker compose\` is not: building Compose $TXAGG_COMPOSE_VERSION with $($go version | cut -d' ' -f3) into $cbin (about 70 s the first time)"
+        mkdir -p "$(dirname "$cbin")"
+        gobin=$(mktemp -d "$(dirname "$cbin")/gobin.XXXXXX")
+        # The module's main package is ./cmd, so the binary comes out named `cmd`.
+        GOBIN=$gobin CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$(txagg_go)" install -trimpath \
+            -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$TXAGG_COMPOSE_VERSION" \
+            "github.com/docker/compose/v2/cmd@$TXAGG_COMPOSE_VERSION" || { rm -rf "$gobin"; exit 1; }
+        mv "$gobin/cmd" "$cbin"
+        rm -rf "$gobin"
+    fi
+    plugin=$(txagg_compose_plugin)
+    say "installing Compose $TXAGG_COMPOSE_VERSION as the Docker CLI plugin $plugin"
+    install -D -m 755 "$cbin" "$plugin"
+    docker compose version | sed 's/^/deps: /'
 fi
 echo "deps: done (MongoDB-wire server: $(txagg_mongo_server))"

@@ -53,7 +53,7 @@ txagg_start_redis "$TMP/redis" "$redis_port" || exit 1
 txagg_start_mongo "$TMP/mongo" "$mongo_port" || exit 1
 echo "# redis-server on 127.0.0.1:$redis_port, $(basename "$(txagg_mongo_server)") on 127.0.0.1:$mongo_port, scratch $TMP"
 
-export TXAGG_ROOT=$ROOT TXAGG_BIN=$BIN TXAGG_TESTBIN=$TESTBIN TXAGG_TEST_SERVERS=1
+export TXAGG_ROOT=$ROOT TXAGG_BIN=$BIN TXAGG_TESTBIN=$TESTBIN TXAGG_TEST_SERVERS=1 TXAGG_TEST_TMP=$TMP
 export TXAGG_TEST_REDIS_PID=$TXAGG_REDIS_PID TXAGG_TEST_MONGO_PID=$TXAGG_MONGO_PID
 export TXAGG_TEST_MONGO_PORT=$mongo_port
 export REDIS_HOST=127.0.0.1 REDIS_PORT=$redis_port
@@ -95,15 +95,17 @@ for t in "${tests[@]}"; do
     fi
     rc=$?
     secs=$(($(date +%s) - start))
-    n_ok=$(grep -cE '^ok [0-9]+' "$log")
-    n_fail=$(grep -cE '^not ok [0-9]+' "$log")
+    n_ok=$(grep -cE '^ok [0-9]+' "$log" 2>/dev/null)
+    n_fail=$(grep -cE '^not ok [0-9]+' "$log" 2>/dev/null)
+    n_ok=${n_ok:-0} n_fail=${n_fail:-0}
+    [ -f "$log" ] || echo "# $rel: its log file vanished during the run" >&2
     verdict=PASS
     if [ "$rc" != 0 ] || [ "$n_fail" -gt 0 ] || [ "$n_ok" -eq 0 ]; then
         verdict=FAIL
         # A crash or timeout without a "not ok" line still counts as a failure.
         [ "$n_fail" -eq 0 ] && n_fail=1
         files_failed+=("$rel")
-        cp "$log" "$ART/$name.log"
+        cp "$log" "$ART/$name.log" 2>/dev/null
     fi
     passed=$((passed + n_ok))
     failed=$((failed + n_fail))

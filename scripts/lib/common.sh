@@ -3,15 +3,21 @@
 #
 #   txagg_cache_dir          where built tools are cached (FerretDB, Kubernetes…)
 #   txagg_ferretdb_bin       path of the cached FerretDB binary
+#   txagg_compose_bin        path of the cached Compose v2 CLI plugin binary
+#   txagg_compose_plugin     where the Docker CLI looks for that plugin
+#   txagg_compose            the compose command: "docker compose" (v2) or "docker-compose" (v1)
 #   txagg_mongo_server       "mongod" when one is on PATH, else the FerretDB path
 #   txagg_free_port          a free loopback TCP port
 #   txagg_start_redis DIR PORT [redis-server args…]   sets TXAGG_REDIS_PID
 #   txagg_start_mongo DIR PORT                        sets TXAGG_MONGO_PID
 #   txagg_stop_pid PID       TERM, wait up to 10 s, then KILL
+#   txagg_pid_running PID    the process runs (not gone, not a zombie)
 #   txagg_wait_http URL [SECONDS]
 #   txagg_wait_tcp HOST PORT [SECONDS]
+#   txagg_wait_cmd SECONDS COMMAND…   poll COMMAND until it succeeds (false on timeout)
 
 TXAGG_FERRETDB_VERSION=v1.24.2
+TXAGG_COMPOSE_VERSION=v2.29.7
 
 txagg_cache_dir() {
     echo "${TXAGG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/txagg}"
@@ -19,6 +25,24 @@ txagg_cache_dir() {
 
 txagg_ferretdb_bin() {
     echo "$(txagg_cache_dir)/ferretdb-$TXAGG_FERRETDB_VERSION/ferretdb"
+}
+
+txagg_compose_bin() {
+    echo "$(txagg_cache_dir)/compose-$TXAGG_COMPOSE_VERSION/docker-compose"
+}
+
+txagg_compose_plugin() {
+    echo "${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"
+}
+
+# Prints the compose command to use, v2 first; TXAGG_COMPOSE overrides
+# (e.g. TXAGG_COMPOSE=docker-compose to exercise v1).  Fails when neither works.
+txagg_compose() {
+    if [ -n "${TXAGG_COMPOSE:-}" ]; then echo "$TXAGG_COMPOSE"
+    elif docker compose version >/dev/null 2>&1; then echo "docker compose"
+    elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose
+    else return 1
+    fi
 }
 
 txagg_go() {
@@ -55,6 +79,15 @@ txagg_wait_http() {
         sleep 0.1
     done
     return 1
+}
+
+txagg_wait_cmd() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.5
+    done
 }
 
 # txagg_start_redis DIR PORT [extra redis-server arguments]
@@ -96,13 +129,21 @@ txagg_start_mongo() {
         { echo "FerretDB did not start (see $dir/ferretdb.log)" >&2; return 1; }
 }
 
+# True while PID runs: a zombie (exited, not yet reaped by this shell) has
+# stopped, although kill -0 still succeeds on it.
+txagg_pid_running() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "${st%% *}" != Z ]
+}
+
 txagg_stop_pid() {
     local pid=$1 i
     [ -n "$pid" ] || return 0
     kill -CONT "$pid" 2>/dev/null
     kill -TERM "$pid" 2>/dev/null || return 0
     for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+        txagg_pid_running "$pid" || { wait "$pid" 2>/dev/null; return 0; }
         sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null

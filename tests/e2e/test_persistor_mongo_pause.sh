@@ -48,7 +48,7 @@ down=$(grep -c 'msg="dependency unreachable, retrying" dep=mongodb' <<<"$log")
 up=$(grep -c 'msg="dependency reachable again" dep=mongodb' <<<"$log")
 is "$down" 1 "the MongoDB outage was logged once"
 is "$up" 1 "the recovery from it was logged once"
-is "$(grep -c 'dep=redis' <<<"$log" | tr -d ' ')" 1 "Redis was reported reachable once, and never down"
+is "$(grep -c 'dep="redis' <<<"$log" | tr -d ' ')" 1 "Redis was reported reachable once, and never down"
 echo "# $(grep -c 'msg="lease lost"' <<<"$log") lease losses during the outage"
 
 done_testing

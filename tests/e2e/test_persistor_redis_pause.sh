@@ -37,8 +37,8 @@ is "$(probe_state frozen_keys)" 0 "no frozen hash is left"
 is "$(probe_state max_batches)" 1 "no day was applied twice"
 
 log=$(cat pst.log)
-is "$(grep -c 'msg="dependency unreachable, retrying" dep=redis' <<<"$log")" 1 "the Redis outage was logged once"
-is "$(grep -c 'msg="dependency reachable again" dep=redis' <<<"$log")" 1 "the recovery from it was logged once"
+is "$(grep -c 'msg="dependency unreachable, retrying" dep="redis' <<<"$log")" 1 "the Redis outage was logged once"
+is "$(grep -c 'msg="dependency reachable again" dep="redis' <<<"$log")" 1 "the recovery from it was logged once"
 like "$log" 'msg="lease lost"' "the lease, not renewed for its TTL, counted as lost"
 is "$(grep -c 'msg="lease acquired"' <<<"$log")" 2 "a new lease was taken after the outage"
 like "$log" 'msg="recovering archive batch" id=[0-9]+-f1 ' "and the batch frozen under the first fence was recovered"

@@ -116,7 +116,7 @@ static int setup(void **st)
     coll = mongoc_client_get_collection(mc, cfg.mongodb_database, cfg.mongodb_collection);
     char err[256];
     if (mongo_ensure_index(coll, "date", 1, err, sizeof err)) fail_msg("%s", err);
-    pool = mongo_pool_new(&cfg, "test", err, sizeof err);
+    pool = mongo_pool_new(&cfg, "test", 0, err, sizeof err);
     assert_non_null(pool);
     cache = cold_cache_new(1 << 20);
     env = (stats_env){pool, cfg.mongodb_database, cfg.mongodb_collection, cache, 5};

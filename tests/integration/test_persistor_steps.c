@@ -475,6 +475,35 @@ static void test_nothing_is_archived_without_a_virtual_clock(void **s)
     done(p);
 }
 
+static void set_appendonly(const char *v)
+{
+    redisReply *r = rconn_cmd(rc, "CONFIG SET appendonly %s", v);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+}
+
+/* A fresh freeze is given time to reach Redis's AOF before MongoDB hears of
+ * it; a server without AOF has no durability to wait for. */
+static void test_a_fresh_freeze_settles_only_when_redis_has_an_aof(void **s)
+{
+    (void)s;
+    persistor *p = archive_env_holder();
+    set_appendonly("yes");
+    int64_t t0 = sig_now_ms();
+    int rv = freeze_settle(p);
+    int64_t waited = sig_now_ms() - t0;
+    set_appendonly("no");
+    assert_int_equal(rv, PST_OK);
+    assert_true(waited >= PST_FREEZE_SETTLE_MS);
+
+    /* Without AOF: no wait (anything near the settle time means it slept). */
+    t0 = sig_now_ms();
+    assert_int_equal(freeze_settle(p), PST_OK);
+    assert_true(sig_now_ms() - t0 < PST_FREEZE_SETTLE_MS / 2);
+    done(p);
+}
+
 static void test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact(void **s)
 {
     (void)s;
@@ -505,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_freeze_and_clean_record_the_batch_and_bump_the_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tracked_day_without_hashes_is_untracked_without_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_is_archived_without_a_virtual_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_fresh_freeze_settles_only_when_redis_has_an_aof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact, setup,
                                         teardown),
     };

@@ -9,6 +9,7 @@
 
 #include "keys.h"
 #include "redis.h"
+#include "stream.h"
 #include "testenv.h"
 
 static int setup(void **st)
@@ -121,6 +122,62 @@ static void test_unreachable_server_fails_fast_with_backoff(void **st)
     rconn_free(rc);
 }
 
+static void cmd(rconn *rc, const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = rconn_cmd(rc, fmt, a, b);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+}
+
+static void test_backlog_is_exact_and_survives_a_stale_or_missing_lag(void **st)
+{
+    (void)st;
+    rconn *rc = testenv_redis();
+    stream_backlog b;
+    assert_int_equal(stream_group_backlog(rc, "s", "g", &b), 0);
+    assert_false(b.found);
+    assert_int_equal(b.length, 0);
+
+    cmd(rc, "XGROUP CREATE %s %s 0 MKSTREAM", "s", "g");
+    char ids[6][32];
+    for (int i = 0; i < 6; i++) {
+        redisReply *r = rconn_cmd(rc, "XADD s * n %d", i);
+        snprintf(ids[i], sizeof ids[i], "%s", r->str);
+        freeReplyObject(r);
+    }
+    redisReply *r = rconn_cmd(rc, "XREADGROUP GROUP g c COUNT 2 STREAMS s >");
+    freeReplyObject(r);
+    assert_int_equal(stream_group_backlog(rc, "s", "g", &b), 0);
+    assert_true(b.found);
+    assert_int_equal(b.length, 6);
+    assert_int_equal(b.pending, 2);
+    assert_int_equal(b.lag, 4);
+
+    /* Everything delivered and acknowledged, but Redis's entries-read counter
+     * reset (as after an AOF reload): its lag says 6, the truth is 0. */
+    r = rconn_cmd(rc, "XREADGROUP GROUP g c COUNT 10 STREAMS s >");
+    freeReplyObject(r);
+    for (int i = 0; i < 6; i++) cmd(rc, "XACK s g %s%s", ids[i], "");
+    cmd(rc, "XGROUP SETID s g %s ENTRIESREAD %s", "$", "0");
+    r = rconn_cmd(rc, "XINFO GROUPS s");
+    long long reported = -1;
+    for (size_t j = 0; j + 1 < r->element[0]->elements; j += 2)
+        if (!strcmp(r->element[0]->element[j]->str, "lag")) reported = r->element[0]->element[j + 1]->integer;
+    freeReplyObject(r);
+    assert_int_equal(reported, 6); /* the stale value we must not believe */
+    assert_int_equal(stream_group_backlog(rc, "s", "g", &b), 0);
+    assert_int_equal(b.lag, 0);
+    assert_int_equal(b.pending, 0);
+
+    /* Deleting an undelivered entry makes lag nil: bounded by the length. */
+    cmd(rc, "XGROUP SETID s g %s%s", ids[3], "");
+    cmd(rc, "XDEL s %s%s", ids[4], "");
+    assert_int_equal(stream_group_backlog(rc, "s", "g", &b), 0);
+    assert_true(b.lag >= 1 && b.lag + b.pending <= b.length);
+    rconn_free(rc);
+}
+
 int main(void)
 {
     if (!testenv_have_servers()) return 0;
@@ -129,6 +186,7 @@ int main(void)
         cmocka_unit_test_setup(test_script_runs_again_after_the_script_cache_is_flushed, setup),
         cmocka_unit_test_setup(test_connection_killed_by_the_server_is_re_made, setup),
         cmocka_unit_test_setup(test_unreachable_server_fails_fast_with_backoff, setup),
+        cmocka_unit_test_setup(test_backlog_is_exact_and_survives_a_stale_or_missing_lag, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

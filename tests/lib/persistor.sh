@@ -42,15 +42,6 @@ pst_stop() {
     return $rc
 }
 
-wait_until() {
-    local secs=$1 i
-    shift
-    for ((i = 0; i < secs * 10; i++)); do
-        if "$@"; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
 
 probe() { "$PROBE" "$@"; }
 

@@ -8,6 +8,9 @@
 # Each check prints "ok N - name" or "not ok N - name" (with diagnostics on
 # stderr); done_testing prints the plan and fails the script when any check
 # failed or none ran.  tests/run.sh counts these lines.
+#
+#   check "the batch lands" wait_until 30 some_condition arg…
+# polls a condition every 0.1 s up to a deadline (never a fixed sleep).
 
 TAP_N=0
 TAP_FAILED=0
@@ -45,6 +48,17 @@ isnt() {
 # like TEXT REGEX NAME
 like() {
     if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else not_ok "$3" "text:  $(printf '%s' "$1" | head -c 600)" "regex: $2"; fi
+}
+
+# wait_until SECONDS COMMAND… — 0 as soon as COMMAND succeeds, 1 at the deadline.
+wait_until() {
+    local secs=$1 i
+    shift
+    for ((i = 0; i < secs * 10; i++)); do
+        if "$@"; then return 0; fi
+        sleep 0.1
+    done
+    return 1
 }
 
 bail_out() {

@@ -17,6 +17,10 @@ static void test_log_q_escapes_quotes_and_newlines(void **st)
     char b[64];
     assert_string_equal(log_q(b, sizeof b, "a \"b\"\nc\\"), "\"a \\\"b\\\"\\nc\\\\\"");
     assert_string_equal(log_q(b, 6, "abcdefgh"), "\"ab\"");
+    assert_string_equal(log_qv(b, sizeof b, "mongodb"), "mongodb");
+    assert_string_equal(log_qv(b, sizeof b, "redis 1.2.3.4:6379"), "\"redis 1.2.3.4:6379\"");
+    assert_string_equal(log_qv(b, sizeof b, "a=b"), "\"a=b\"");
+    assert_string_equal(log_qv(b, sizeof b, ""), "\"\"");
 }
 
 static void test_dependency_state_is_reported_once_per_change(void **st)

@@ -1,0 +1,78 @@
+/*
+ * consumer — one member of the consumer group `aggregators`: reads the
+ * stream, applies each batch with apply.lua, recovers its own pending
+ * entries, claims the entries of idle members.
+ *
+ * States: a consumer needs set-up (scripts loaded, group created with
+ * MKSTREAM) after start and after any connection loss or NOGROUP; it needs
+ * recovery (re-read its own pending list from id 0 and apply it) after
+ * set-up and whenever a batch was refused as stale or its outcome is
+ * unknown.  consumer_step() does whichever is due, else one pipelined
+ * read+apply (consumer_pump).  Every failure path leaves the entries pending
+ * in the group, where recovery (this consumer) or a claim (another one)
+ * finds them: nothing is lost, and the ownership check inside apply.lua
+ * makes every apply count at most once.
+ *
+ * Not thread-safe (one rconn, one thread).
+ */
+#ifndef TXAGG_CONSUMER_H
+#define TXAGG_CONSUMER_H
+
+#include <stdint.h>
+
+#include "apply.h"
+#include "batch.h"
+#include "redis.h"
+#include "stats.h"
+
+typedef struct consumer consumer;
+
+/* name: the consumer name (unique per replica).  block_ms: XREADGROUP BLOCK,
+ * keep it below REDIS_TIMEOUT_MS.  st: counters to update (agg_stats_init'ed). */
+consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st);
+void consumer_free(consumer *c);
+
+/* 1 when set up and connected (for /ready). */
+int consumer_ready(const consumer *c);
+
+/*
+ * One step of the service loop: set-up (waiting for Redis with backoff) or
+ * recovery when due, else consumer_pump.  Returns entries applied (>= 0), or
+ * -1 when stopping before Redis could be reached.
+ */
+long consumer_step(consumer *c);
+
+/* Load the scripts and create the group (0 MKSTREAM; BUSYGROUP is fine).  0 or -1. */
+int consumer_setup(consumer *c);
+
+/* Apply every entry pending for this consumer (XREADGROUP from id 0, paged),
+ * acknowledging gone ones.  Entries applied, or -1 (recovery still due). */
+long consumer_recover(consumer *c);
+
+/* XAUTOCLAIM entries idle longer than min_idle_ms (any consumer's) and apply
+ * them.  Entries claimed, or -1. */
+long consumer_claim(consumer *c, int64_t min_idle_ms);
+
+/*
+ * Apply the batch in hand while reading the next one in the same round trip
+ * (EVALSHA and XREADGROUP pipelined; the previous read is parsed while Redis
+ * works).  Issues no new read once a stop is requested.  Entries applied
+ * (>= 0) or -1 on a connection error.
+ */
+long consumer_pump(consumer *c);
+
+/* Apply what is in hand without reading more (graceful stop), then recover
+ * if a batch went stale meanwhile.  Entries applied. */
+long consumer_drain(consumer *c);
+
+/* For tests: read one batch ('>') into the batch in hand without applying it
+ * (entries read, or -1), and apply the batch in hand synchronously. */
+long consumer_fetch(consumer *c, int block_ms);
+void consumer_commit(consumer *c, apply_result *res);
+
+/* Fill a batch from the entries array of an XREADGROUP / XAUTOCLAIM reply
+ * ([[id, [field, value, ...] or nil], ...]) and finish it.  0, or -1 when the
+ * reply has an unexpected shape or memory ran out. */
+int consumer_batch_from_entries(batch *b, const redisReply *entries);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * stats — the aggregator's counters and gauges (Prometheus, via the worker
+ * listener's /metrics), the gauges' refresh from Redis, and the INFO summary
+ * line logged every few seconds.  Counters are process-wide (metrics.h):
+ * every consumer object in a process adds to the same ones.
+ */
+#ifndef TXAGG_STATS_H
+#define TXAGG_STATS_H
+
+#include <stdint.h>
+
+#include "metrics.h"
+#include "redis.h"
+
+typedef struct agg_stats {
+    metric *entries_applied; /* entries acknowledged by an applied batch (valid + malformed + gone) */
+    metric *rows_counted;    /* valid entries whose cents were added */
+    metric *batches;         /* batches applied */
+    metric *claims;          /* entries claimed from other (idle) consumers */
+    metric *stale_batches;   /* batches refused by the ownership check */
+    metric *trims;           /* XTRIM calls that removed entries */
+    metric *entries_trimmed;
+    metric *rejected; /* malformed entries dead-lettered */
+    metric *gone;     /* pending entries found deleted or trimmed, acknowledged */
+    metric *reaped;   /* idle consumers deleted */
+    metric *lag;      /* entries not yet delivered to the group (common/stream.h) */
+    metric *pending;  /* entries delivered but not acknowledged (whole group) */
+    metric *clock;    /* system:virtual_clock, epoch seconds (0 when unset) */
+
+    /* the summary line: values at the previous line */
+    int64_t last_log_ms;
+    uint64_t last_applied, last_stale, last_claims;
+} agg_stats;
+
+/* Register the metrics (idempotent). */
+void agg_stats_init(agg_stats *st);
+
+/* Refresh lag, pending and clock (stream_group_backlog, GET clock).  0, or -1 on an
+ * I/O error. */
+int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group);
+
+/* Log the INFO summary line when at least every_ms passed since the last. */
+void agg_stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms);
+
+#endif

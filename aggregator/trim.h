@@ -1,0 +1,26 @@
+/*
+ * trim — keep the stream and the group bounded: trim.lua (XTRIM MINID behind
+ * every group's oldest unacknowledged entry) and reap.lua (delete consumers
+ * left behind by restarted replicas).  Both are single atomic scripts; any
+ * replica may run them at any time, as often as it likes.
+ */
+#ifndef TXAGG_TRIM_H
+#define TXAGG_TRIM_H
+
+#include <stdint.h>
+
+#include "redis.h"
+
+/* Trim the stream.  Returns the number of entries removed (>= 0), or -1 on
+ * an I/O error (connection dropped) or an error reply (logged). */
+long long trim_stream(rconn *rc);
+
+/* Delete the group's consumers that have no pending entry and have been idle
+ * longer than min_idle_ms, never `self`.  Returns how many were deleted, or
+ * -1 (as above).  Names deleted are logged at INFO. */
+long long trim_reap_consumers(rconn *rc, const char *group, const char *self, int64_t min_idle_ms);
+
+/* The idle time after which the service reaps: max(10 × CLAIM_IDLE_MS, 10 min). */
+int64_t trim_reap_idle_ms(int64_t claim_idle_ms);
+
+#endif

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# deploy/test-compose.sh — `make test-compose`: the compose stack, for real.
+#
+# Builds the image with deploy/Dockerfile and runs deploy/docker-compose.yml
+# (+ deploy/docker-compose.test.yml, which only mounts the test's data) on this
+# Docker engine, under its own project name, and checks (TAP lines, one
+# summary line at the end):
+#   - the image: non-root, a health check, every binary runs;
+#   - up with aggregator ×3 and persistor ×2: every container healthy
+#     (the time from `up` to healthy is printed), published ports on 127.0.0.1;
+#   - import of the bundled sample (the importer service as defined) and of a
+#     generated out-of-order file spanning more than RETENTION_DAYS (txgen):
+#     old days archived to mongo, GET /stats over the whole range equal to an
+#     independent computation (Python Decimal over the CSV, txgen --expect),
+#     exact to the cent; one consumer per aggregator replica;
+#   - a second generated import, paced, with `docker kill` of an aggregator in
+#     the middle of it, then `docker restart` of redis (AOF): totals exact
+#     again, nothing pending, nothing left frozen; a re-run of the importer
+#     adds nothing ("already imported");
+#   - every service exits 0 on `docker stop` (SIGTERM handled as PID 1).
+# Always tears down (EXIT trap, also on failure or Ctrl-C): `down -v` of its
+# project (containers, network, volumes) and the image tag it built.  Kept on
+# purpose, for speed: the base images and stand-ins (deploy/stand-ins/build.sh
+# builds those only where a tag is missing and cannot be pulled) and the
+# build cache (`docker builder prune` reclaims it).
+#
+# Environment: TXAGG_COMPOSE (default: `docker compose`, else docker-compose),
+# TXAGG_TEST_SCALE=small (fewer rows), TXAGG_KEEP_IMAGE=1 (keep the image tag).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+. scripts/lib/common.sh
+. tests/lib/tap.sh
+T0=$SECONDS
+
+docker info >/dev/null 2>&1 || { echo "test-compose: no usable Docker engine (docker info fails)" >&2; exit 1; }
+bash scripts/deps.sh --if-missing || exit 1
+COMPOSE=$(txagg_compose) || { echo "test-compose: neither \`docker compose\` nor docker-compose is installed" >&2; exit 1; }
+bash deploy/stand-ins/build.sh || exit 1
+
+PROJECT=txaggtest$$
+IMAGE=txagg:test-$PROJECT
+TMP=$(mktemp -d /tmp/txagg-compose.XXXXXX)
+ART=$ROOT/artifacts/test-logs
+ORACLE=(python3 "$ROOT/deploy/test-compose-oracle.py")
+API_PORT_HOST=$(txagg_free_port)
+API=http://127.0.0.1:$API_PORT_HOST
+RETENTION=7
+if [ "${TXAGG_TEST_SCALE:-}" = small ]; then ROWS1=5000 ROWS2=20000; else ROWS1=50000 ROWS2=200000; fi
+echo "# $COMPOSE ($($COMPOSE version 2>/dev/null | head -1)), project $PROJECT, scratch $TMP"
+
+mkdir -p "$TMP/data"
+cp deploy/data/transactions_1_month.csv "$TMP/data/"
+# Settings of this run, through the compose file's own variables (the env
+# file replaces deploy/.env; the shell's environment is not passed on).
+cat >"$TMP/test.env" <<EOF
+TXAGG_IMAGE=$IMAGE
+TXAGG_TEST_DATA=$TMP/data
+API_PUBLISH=127.0.0.1:$API_PORT_HOST
+METRICS_PUBLISH_IP=127.0.0.1
+IMPORT_SPEED=0
+RETENTION_DAYS=$RETENTION
+PERSIST_INTERVAL_MS=1000
+PERSIST_LEASE_MS=3000
+CLAIM_IDLE_MS=2000
+LOG_LEVEL=INFO
+EOF
+
+dc() {
+    env -i PATH="$PATH" HOME="$HOME" ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
+        ${DOCKER_CONFIG:+DOCKER_CONFIG="$DOCKER_CONFIG"} \
+        $COMPOSE -p "$PROJECT" --env-file "$TMP/test.env" \
+        -f "$ROOT/deploy/docker-compose.yml" -f "$ROOT/deploy/docker-compose.test.yml" "$@"
+}
+# Containers of this project (service filter optional), by label: the same
+# for Compose v1 and v2, whose container names differ.
+containers() {
+    docker ps ${2:+-a} -q --filter "label=com.docker.compose.project=$PROJECT" \
+        ${1:+--filter "label=com.docker.compose.service=$1"}
+}
+# redis-cli inside the redis container (docker exec: much faster than
+# `compose exec` in polling loops; `compose restart` keeps the container).
+rcli() {
+    [ -n "${REDIS_C:-}" ] || REDIS_C=$(containers redis)
+    docker exec "$REDIS_C" redis-cli --raw "$@" 2>/dev/null
+}
+
+built_image=0
+failed_once=0
+teardown() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [ "$TAP_FAILED" -gt 0 ] && failed_once=1
+    if [ $failed_once = 1 ] || [ $rc != 0 ]; then
+        mkdir -p "$ART"
+        dc logs --no-color >"$ART/compose-$PROJECT.log" 2>&1
+        echo "# compose logs kept in $ART/compose-$PROJECT.log; last lines:"
+        tail -30 "$ART/compose-$PROJECT.log" | sed 's/^/#   | /'
+    fi
+    dc down -v --remove-orphans -t 20 >"$TMP/down.log" 2>&1 || cat "$TMP/down.log" >&2
+    # One-off containers of this run (txgen) are labelled with the project.
+    local left
+    left=$(docker ps -aq --filter "label=org.txagg.test=$PROJECT")
+    [ -z "$left" ] || docker rm -f $left >/dev/null 2>&1
+    if [ $built_image = 1 ] && [ "${TXAGG_KEEP_IMAGE:-0}" != 1 ]; then docker rmi "$IMAGE" >/dev/null 2>&1; fi
+    # The classic builder (Compose v1) leaves the build stage as an untagged
+    # image, labelled with this run's build id.
+    left=$(docker images -q --filter dangling=true --filter "label=org.txagg.build-id=$PROJECT")
+    [ -z "$left" ] || docker rmi $left >/dev/null 2>&1
+    left="$(containers '' all)$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")"
+    left+=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT")
+    [ -z "$left" ] || echo "# WARNING: teardown left objects of project $PROJECT behind: $left"
+    rm -rf "$TMP"
+    echo "# test-compose wall time $((SECONDS - T0)) s"
+    exit $rc
+}
+trap teardown EXIT
+trap 'echo "# interrupted"; exit 130' INT TERM
+
+# -- the image ---------------------------------------------------------------
+docker image inspect "$IMAGE" >/dev/null 2>&1 || built_image=1
+t=$SECONDS
+dc build --build-arg TXAGG_BUILD_ID="$PROJECT" >"$TMP/build.log" 2>&1
+rc=$?
+check "the image builds from deploy/Dockerfile through the compose file" [ $rc = 0 ]
+[ $rc = 0 ] || { tail -30 "$TMP/build.log" | sed 's/^/#   | /'; bail_out "no image, nothing else can run"; }
+size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
+echo "# image $IMAGE: $((size / 1000000)) MB, built in $((SECONDS - t)) s"
+user=$(docker image inspect -f '{{.Config.User}}' "$IMAGE")
+check "the image runs as a non-root user ($user)" test -n "$user" -a "${user%%:*}" != 0 -a "${user%%:*}" != root
+like "$(docker image inspect -f '{{json .Config.Healthcheck}}' "$IMAGE")" 'txagg-health' "the image has a HEALTHCHECK"
+for b in importer aggregator persistor api; do
+    is "$(docker run --rm --label "org.txagg.test=$PROJECT" "$IMAGE" "$b" --version 2>&1)" \
+        "$b (txagg) $(cat VERSION)" "the image runs $b (command selects the service)"
+done
+
+# -- up, scaled ----------------------------------------------------------------
+t_up=$(date +%s.%N)
+dc up -d --scale aggregator=3 --scale persistor=2 redis mongo aggregator persistor api >"$TMP/up.log" 2>&1
+rc=$?
+check "up -d --scale aggregator=3 --scale persistor=2 starts the stack" [ $rc = 0 ]
+[ $rc = 0 ] || { tail -20 "$TMP/up.log" | sed 's/^/#   | /'; bail_out "the stack did not start"; }
+
+# All containers of the long-running services healthy (or report which are not).
+wait_healthy() { # wait_healthy SECONDS N: N containers running, all healthy
+    local deadline=$((SECONDS + $1)) want=$2 st n bad
+    while :; do
+        st=$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $(containers) 2>/dev/null)
+        n=$(grep -c ' healthy$' <<<"$st")
+        bad=$(grep -v ' healthy$' <<<"$st" | tr '\n' ' ')
+        [ "$n" -ge "$want" ] && [ -z "${bad// /}" ] && return 0
+        [ $SECONDS -lt $deadline ] || break
+        sleep 0.5
+    done
+    echo "#   not healthy after $1 s: ${bad:-(only $n of $want containers)}"
+    for c in $(containers '' all); do
+        st=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")
+        [ "$st" = "running healthy" ] && continue
+        echo "#   $(docker inspect -f '{{.Name}}' "$c"): $st; last log lines:"
+        docker logs --tail 5 "$c" 2>&1 | sed 's/^/#     | /'
+    done
+    return 1
+}
+if wait_healthy 120 8; then
+    ok "redis, mongo, 3 aggregators, 2 persistors and the api are all healthy"
+    echo "# up -> healthy: $(python3 -c "import time; print(round(time.time() - $t_up, 1))") s"
+else
+    not_ok "redis, mongo, 3 aggregators, 2 persistors and the api are all healthy"
+    bail_out "the stack is not healthy; the checks below need it"
+fi
+is "$(containers aggregator | wc -l)" 3 "aggregator runs 3 replicas"
+is "$(containers persistor | wc -l)" 2 "persistor runs 2 replicas"
+is "$(rcli config get appendonly | tail -1)" yes "redis runs with AOF on"
+like "$(curl -sS --max-time 5 "$API/health")" '"ok"' "the api's /health answers on its published port 127.0.0.1:$API_PORT_HOST"
+is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$API/ready")" 200 "the api is ready (redis and mongo reachable)"
+mport=$(dc port --index 2 aggregator 9101 2>/dev/null)
+like "$mport" '^127\.0\.0\.1:[0-9]+$' "aggregator replica 2 publishes its metrics port on 127.0.0.1 ($mport)"
+like "$(curl -sS --max-time 5 "http://$mport/metrics")" '^# (HELP|TYPE) ' "aggregator replica 2's /metrics answers on the host"
+
+# -- data ----------------------------------------------------------------------
+txgen() { # txgen NAME [txgen flags…]: data/NAME.csv and data/NAME.expect, with the image's txgen
+    local name=$1
+    shift
+    docker run --rm --label "org.txagg.test=$PROJECT" --user "$(id -u):$(id -g)" -v "$TMP/data:/out" "$IMAGE" \
+        txgen "$@" --expect "/out/$name.expect" >"$TMP/data/$name.csv" 2>"$TMP/$name.txgen.log"
+}
+# Every valid form of row, out of time order, every 50th row invalid.
+txgen gen1 --rows "$ROWS1" --start 2026-01-01 --days 30 --seed 11 --bad-every 50
+rc=$?
+check "txgen writes a $ROWS1-row file over 30 days and its expected totals" test $rc = 0 -a -s "$TMP/data/gen1.expect"
+[ $rc = 0 ] || { sed 's/^/#   | /' "$TMP/gen1.txgen.log"; bail_out "no generated data (bin/txgen)"; }
+check "the generated file is out of time order" "${ORACLE[@]}" unsorted "$TMP/data/gen1.csv"
+span=$("${ORACLE[@]}" span "$TMP/data/gen1.expect")
+check "the generated file spans $span days, more than RETENTION_DAYS=$RETENTION" [ "$span" -gt $RETENTION ]
+out=$("${ORACLE[@]}" csv-vs-expect "$TMP/data/gen1.csv" "$TMP/data/gen1.expect")
+check "txgen's expected totals agree with Python's own reading of its CSV" [ $? = 0 ]
+echo "$out"
+"${ORACLE[@]}" expect "$TMP/expected1.tsv" --csv "$TMP/data/transactions_1_month.csv" --expect "$TMP/data/gen1.expect"
+
+# Nothing pending: every stream entry delivered (the group's last delivered
+# id is the stream's last id) and acknowledged (no pending entry).  The
+# group's `lag` is not used: Redis 7.0 can report a stale non-zero lag after
+# it reloads the AOF (entries-read is not restored exactly), while the ids are.
+group_info() { rcli xinfo groups transactions | awk 'NR % 2 { k = $0; next } { print k "=" $0 }'; }
+drained() {
+    local g last
+    g=$(group_info) || return 1
+    [ "$(sed -n 's/^pending=//p' <<<"$g")" = 0 ] || return 1
+    last=$(rcli xinfo stream transactions | awk 'p { print; exit } $0 == "last-generated-id" { p = 1 }')
+    [ -n "$last" ] && [ "$(sed -n 's/^last-delivered-id=//p' <<<"$g")" = "$last" ]
+}
+drain_diag() {
+    echo "#   group: $(group_info | tr '\n' ' ')"
+    echo "#   stream: $(rcli xinfo stream transactions | awk 'NR % 2 { k = $0; next } k !~ /entry/ { printf "%s=%s ", k, $0 }')"
+    echo "#   consumers: $(rcli xinfo consumers transactions aggregators | tr '\n' ' ')"
+}
+# Archival settled: no batch in flight and no hot day older than the window.
+settled() {
+    local clock cutoff d
+    [ "$(rcli scard system:archive:pending)" = 0 ] || return 1
+    clock=$(rcli get system:virtual_clock)
+    [ -n "$clock" ] || return 1
+    cutoff=$(date -u -d "${clock:0:10} - $((RETENTION + 1)) days" +%F) || return 1
+    for d in $(rcli smembers system:tracked_days); do [[ ! "$d" < "$cutoff" ]] || return 1; done
+    return 0
+}
+wait_until() { # wait_until SECONDS COMMAND…: polls COMMAND until it succeeds or time is up
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.5
+    done
+}
+stats_exact() { # stats_exact EXPECTED NAME
+    local from to
+    read -r from to < <("${ORACLE[@]}" range "$1")
+    out=$("${ORACLE[@]}" compare "$1" "$API/stats?from_date=$from&to_date=$to" 2>&1)
+    check "$2 (/stats $from..$to)" [ $? = 0 ]
+    echo "$out"
+}
+
+# -- import 1: the bundled sample (the importer service as defined) + gen1 ----
+dc run --rm --no-deps -T importer >"$TMP/import-sample.log" 2>&1
+rc=$?
+check "the importer service imports the bundled sample (CSV_PATH) and exits 0" [ $rc = 0 ]
+[ $rc = 0 ] || { tail -10 "$TMP/import-sample.log" | sed 's/^/#   | /'; bail_out "import failed; the checks below need the importer"; }
+dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1.log" 2>&1
+check "the importer imports the generated file and exits 0" [ $? = 0 ]
+check_drained() { # check_drained SECONDS NAME
+    if wait_until "$1" drained; then ok "$2"; else not_ok "$2" "not drained after $1 s"; drain_diag; fi
+}
+check_drained 300 "every entry is delivered and acknowledged (nothing pending)"
+check "days older than RETENTION_DAYS leave redis (archival settled)" wait_until 300 settled
+check "system:archived_through is set: days were archived to mongo" test -n "$(rcli get system:archived_through)"
+oldest=$(head -1 "$TMP/expected1.tsv" | cut -f1)
+is "$(rcli keys "agg:$oldest:*" | grep -c .)" 0 "the oldest day ($oldest) is no longer in redis: only mongo holds it"
+stats_exact "$TMP/expected1.tsv" "/stats equals the sample + the generated file, exact to the cent"
+hosts=$(for c in $(containers aggregator); do docker inspect -f '{{.Config.Hostname}}' "$c"; done | sort)
+names=$(rcli xinfo consumers transactions aggregators | awk 'NR % 2 { k = $0; next } k == "name"')
+n=0
+for h in $hosts; do grep -q "^$h-" <<<"$names" && n=$((n + 1)); done
+is "$n" 3 "each aggregator replica reads as its own consumer (hostname-pid)"
+
+# -- import 2, paced, with an aggregator killed in the middle; redis restart --
+txgen gen2 --rows "$ROWS2" --start 2026-01-20 --days 45 --seed 22 --bad-every 101 || bail_out "txgen failed"
+"${ORACLE[@]}" expect "$TMP/expected2.tsv" --csv "$TMP/data/transactions_1_month.csv" \
+    --expect "$TMP/data/gen1.expect" --expect "$TMP/data/gen2.expect"
+# Pace it to last ~20 s whatever the machine's speed: IMPORT_SPEED = total sleep_ms / 20000.
+sleep_total=$("${ORACLE[@]}" sleep-total "$TMP/data/gen2.csv")
+speed=$(python3 -c "print(max(0.001, round($sleep_total / 20000, 3)) if $sleep_total else 0)")
+echo "# import 2: $ROWS2 rows, sleep_ms total $sleep_total, IMPORT_SPEED=$speed"
+dc run --rm --no-deps -T -e IMPORT_SPEED="$speed" importer importer /data/gen2.csv >"$TMP/import-gen2.log" 2>&1 &
+import_pid=$!
+# Wait until the aggregators are working on it, then kill the replica that
+# holds the most unacknowledged entries (SIGKILL: no batch finished).
+victim= victim_pending=0
+deadline=$((SECONDS + 120))
+while [ $SECONDS -lt $deadline ]; do
+    read -r victim_name victim_pending < <(rcli xinfo consumers transactions aggregators |
+        awk 'NR % 2 { k = $0; next } k == "name" { n = $0 } k == "pending" && $0 > best { best = $0; bn = n } END { print bn, best + 0 }')
+    [ "${victim_pending:-0}" -gt 0 ] && break
+    kill -0 $import_pid 2>/dev/null || break
+    sleep 0.1
+done
+for c in $(containers aggregator); do
+    [ "$(docker inspect -f '{{.Config.Hostname}}' "$c")" = "${victim_name%-*}" ] && victim=$c
+done
+[ -n "$victim" ] || victim=$(containers aggregator | head -1)
+docker kill "$victim" >/dev/null
+importing=$(containers importer | wc -l)
+check "an aggregator holding $victim_pending pending entries is killed (SIGKILL) while the import runs" \
+    test "$importing" -ge 1 -a "$victim_pending" -gt 0
+wait $import_pid
+rc=$?
+check "the paced import finishes with exit 0 despite the kill" [ $rc = 0 ]
+[ $rc = 0 ] || tail -10 "$TMP/import-gen2.log" | sed 's/^/#   | /'
+clock_before=$(rcli get system:virtual_clock)
+dc restart -t 20 redis >"$TMP/restart.log" 2>&1
+check "redis restarts" [ $? = 0 ]
+redis_healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$(containers redis)" 2>/dev/null)" = healthy ]; }
+check "redis comes back healthy" wait_until 60 redis_healthy
+clock_after=$(rcli get system:virtual_clock)
+not_before() { [ -n "$1" ] && [ -n "$2" ] && ! [[ "$2" < "$1" ]]; }
+check "the virtual clock survives the redis restart (AOF): $clock_before -> $clock_after" \
+    not_before "$clock_before" "$clock_after"
+check_drained 300 "after the kill and the restart every entry is delivered and acknowledged"
+check "archival settles again" wait_until 300 settled
+is "$(rcli xpending transactions aggregators | head -1)" 0 "XPENDING counts 0 entries in the group"
+is "$(rcli keys 'archive:frozen:*' | grep -c .)" 0 "no frozen archive hash is left behind"
+stats_exact "$TMP/expected2.tsv" "/stats equals sample + both generated files after kill and restart, exact to the cent"
+
+# -- re-running the importer adds nothing --------------------------------------
+out=$(dc run --rm --no-deps -T importer 2>&1)
+check "a second run of the importer service exits 0" [ $? = 0 ]
+like "$out" 'already imported' "it says the sample was already imported"
+check_drained 30 "nothing is pending after the re-run"
+stats_exact "$TMP/expected2.tsv" "/stats still equals the independent computation"
+
+# -- SIGTERM as PID 1 ----------------------------------------------------------
+dc stop -t 30 >"$TMP/stop.log" 2>&1
+for c in $(containers '' all); do
+    [ "$c" = "$victim" ] && continue
+    svc=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$c")
+    [ "$svc" = importer ] && continue
+    is "$(docker inspect -f '{{.State.ExitCode}}' "$c")" 0 "$svc ($(docker inspect -f '{{.Name}}' "$c" | tr -d /)) exits 0 on docker stop"
+done
+
+done_testing

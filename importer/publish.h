@@ -1,0 +1,77 @@
+/*
+ * publish — hand-off 1 of DESIGN.md: a batch of stream entries (accepted rows
+ * to `transactions`, rejected ones to `transactions:rejected`) and the
+ * file's checkpoint commit together, exactly once, through dropped
+ * connections, kill -9 and concurrent importers.
+ *
+ * Checkpoint: hash import:checkpoint:{file id} — rows (data records consumed:
+ * accepted + rejected), done (1 when the file was read to its end), file (the
+ * name it was last imported under).
+ */
+#ifndef TXAGG_PUBLISH_H
+#define TXAGG_PUBLISH_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "progress.h"
+#include "redis.h"
+#include "validate.h"
+
+enum publish_status {
+    PUBLISH_OK = 0,
+    PUBLISH_STOPPED,  /* a stop was requested while Redis was unreachable */
+    PUBLISH_CONFLICT, /* another importer moved this file's checkpoint */
+    PUBLISH_FATAL,    /* Redis executed the transaction only in part (logged) */
+};
+
+typedef struct publisher publisher;
+
+/* batch_size: BATCH_SIZE.  up: set to 1/0 as Redis answers or not. */
+publisher *publish_new(rconn *rc, int batch_size, atomic_int *up);
+void publish_free(publisher *p);
+
+/*
+ * Begin a file: checkpoint key from its identity, `file` (the name logged and
+ * stored in the checkpoint) and `src` (the basename in each entry's src).
+ * Reads the checkpoint (waiting for Redis) into *rows / *done.
+ */
+int publish_open_file(publisher *p, const char *file_id, const char *file, const char *src, int64_t *rows,
+                      int *done);
+/* --force on a finished file: the checkpoint goes back to rows 0, not done. */
+int publish_reset(publisher *p);
+
+/* Add a row to the batch in hand (copied). */
+void publish_add_row(publisher *p, const valid_row *row, int64_t line);
+/* Add a dead letter (raw copied); -1 when out of memory. */
+int publish_add_reject(publisher *p, int reason, int64_t line, const char *raw, size_t raw_len);
+/* Records in the batch in hand, and of those the accepted ones. */
+int publish_pending(const publisher *p);
+int publish_accepted(const publisher *p);
+/* The batch is full: BATCH_SIZE records, or 1 MiB of dead-letter text. */
+int publish_full(const publisher *p);
+
+/*
+ * Commit the batch in hand with the checkpoint (rows += records in the batch,
+ * done as given).  The transaction is written and left in flight (Redis runs
+ * it while the caller reads on); its outcome is read by the next commit or by
+ * publish_sync, which add the committed rows to *counts.  Reconnects as
+ * needed; after a failure whose outcome is unknown it reads the checkpoint to
+ * learn whether the batch committed, and sends it again only if not.
+ * Nothing else may use the connection while a transaction is in flight:
+ * call publish_sync first.
+ */
+int publish_commit(publisher *p, int done, import_counts *counts);
+
+/* Wait for the transaction in flight, if any, to be known committed. */
+int publish_sync(publisher *p, import_counts *counts);
+int publish_in_flight(const publisher *p);
+
+/* Checkpoint rows committed by this process (or read at open). */
+int64_t publish_committed_rows(const publisher *p);
+
+/* Test hooks: make the next commit attempt drop its connection right before
+ * sending (1) or right after sending, before reading a reply (2). */
+void publish_test_fault(publisher *p, int fault);
+
+#endif
