@@ -161,8 +161,21 @@ static int h_health(struct mg_connection *conn, api_app *app, api_worker *w)
     return reply_static(conn, "application/json", "{\"status\":\"ok\"}", NULL);
 }
 
+/*
+ * /ready: Redis answers PING and MongoDB answers ping.  /ready?deps=redis:
+ * ready when Redis answers (MongoDB is still checked and reported) — the
+ * probe for a load balancer, since without MongoDB the api still answers every
+ * range served from Redis alone and should stay in the pool.
+ */
 static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
 {
+    const char *qs = mg_get_request_info(conn)->query_string;
+    int redis_only = 0;
+    if (qs && *qs) {
+        if (strcmp(qs, "deps=redis") != 0)
+            return reply_detail(conn, 400, "unknown query: /ready takes no parameter or deps=redis", NULL);
+        redis_only = 1;
+    }
     char redis_err[300] = "", mongo_err[300] = "";
     redisReply *r = rconn_cmd(w->rc, "PING");
     if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
@@ -178,12 +191,12 @@ static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
     else stats_mongo_state(0, mongo_err);
     mongoc_client_pool_push(app->pool, client);
 
-    int ready = !redis_err[0] && !mongo_err[0];
+    int ready = !redis_err[0] && (redis_only || !mongo_err[0]);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", ready ? "ready" : "not ready");
     cJSON_AddStringToObject(o, "redis", redis_err[0] ? redis_err : "ok");
     cJSON_AddStringToObject(o, "mongodb", mongo_err[0] ? mongo_err : "ok");
-    if (!ready) {
+    if (redis_err[0] || mongo_err[0]) {
         char d[700];
         snprintf(d, sizeof d, "%s%s%s%s%s", redis_err[0] ? "Redis unavailable: " : "", redis_err,
                  redis_err[0] && mongo_err[0] ? "; " : "", mongo_err[0] ? "MongoDB unavailable: " : "", mongo_err);

@@ -106,7 +106,9 @@ def check_self(objs, version):
         if c.get("image") != f"txagg:{version}":
             problems.append(f"{name}: image {c.get('image')}")
         named = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-        for probe, path in (("livenessProbe", "/health"), ("readinessProbe", "/ready")):
+        # the api's readiness needs Redis only: hot ranges answer without MongoDB
+        ready = "/ready?deps=redis" if name == "api" else "/ready"
+        for probe, path in (("livenessProbe", "/health"), ("readinessProbe", ready)):
             g = c.get(probe, {}).get("httpGet", {})
             p = named.get(g.get("port"), g.get("port"))
             if g.get("path") != path or p != port:
@@ -118,7 +120,7 @@ def check_self(objs, version):
     if job.get("command") != ["importer"] or job.get("image") != f"txagg:{version}":
         problems.append(f"importer Job: command {job.get('command')} image {job.get('image')}")
     report(not problems, "aggregator/persistor/api/importer run the one image by command; probes on /health "
-           "(liveness) and /ready (readiness) on 9101/9102/8000", "; ".join(problems))
+           "(liveness) and /ready (readiness; the api's /ready?deps=redis) on 9101/9102/8000", "; ".join(problems))
 
     cm = find(objs, "ConfigMap")[0]["data"]
     report(cm.get("METRICS_HOST") == "0.0.0.0" and cm.get("API_PORT") == "8000",

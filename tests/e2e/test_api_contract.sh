@@ -85,6 +85,11 @@ is "$(header Content-Length)" 15 "HEAD /health announces the GET body's length"
 http GET /ready
 is "$HTTP_STATUS" 200 "GET /ready answers 200 with Redis and MongoDB up"
 is "$(json "$HTTP_BODY" '(d["status"], d["redis"], d["mongodb"])')" "('ready', 'ok', 'ok')" "GET /ready names both checks"
+http GET "/ready?deps=redis"
+is "$HTTP_STATUS" 200 "GET /ready?deps=redis answers 200 with Redis up"
+http GET "/ready?deps=mongo"
+is "$HTTP_STATUS" 400 "GET /ready with another parameter is refused with 400"
+like "$HTTP_BODY" '"detail":' "the refusal is the JSON error shape"
 http GET /metrics
 is "$HTTP_STATUS" 200 "GET /metrics answers 200"
 like "$(header Content-Type)" "^text/plain; version=0.0.4" "metrics use the Prometheus text format"

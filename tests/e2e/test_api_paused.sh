@@ -55,6 +55,9 @@ is "$HTTP_STATUS" 503 "/ready answers 503 while MongoDB is paused"
 like "$HTTP_BODY" '"redis":"ok"' "/ready says Redis is fine"
 like "$HTTP_BODY" '"detail":"MongoDB unavailable: ' "/ready names MongoDB"
 check "/ready answered within 5 s (${HTTP_SECS}s)" python3 -c "import sys; sys.exit(not $HTTP_SECS < 5)"
+http GET "/ready?deps=redis"
+is "$HTTP_STATUS" 200 "/ready?deps=redis stays 200 while only MongoDB is paused (the pod keeps serving hot ranges)"
+like "$HTTP_BODY" '"mongodb":"[^o]' "/ready?deps=redis still reports MongoDB's state"
 http GET /health
 is "$HTTP_STATUS" 200 "/health answers 200 while MongoDB is paused (no I/O)"
 
@@ -87,6 +90,8 @@ is "$HTTP_STATUS" 200 "/health answers 200 while Redis is paused"
 http GET /ready
 is "$HTTP_STATUS" 503 "/ready answers 503 while Redis is paused"
 like "$HTTP_BODY" '"detail":"Redis unavailable: ' "/ready names Redis"
+http GET "/ready?deps=redis"
+is "$HTTP_STATUS" 503 "/ready?deps=redis answers 503 while Redis is paused"
 check "/ready answered within 5 s (${HTTP_SECS}s)" python3 -c "import sys; sys.exit(not $HTTP_SECS < 5)"
 kill -CONT "$RPID"
 for _ in $(seq 100); do
