@@ -98,6 +98,7 @@ int aggregator_run(const txagg_config *cfg)
             next_trim = now + TRIM_EVERY_MS;
         }
         if (now >= next_reap) {
+            trim_dead_letters(rc, KEYS_REJECTED_MAXLEN);
             long long n = trim_reap_consumers(rc, KEYS_GROUP, cfg->consumer_name, reap_idle);
             if (n > 0) metrics_add(st.reaped, (uint64_t)n);
             next_reap = now + REAP_EVERY_MS;

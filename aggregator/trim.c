@@ -36,6 +36,16 @@ long long trim_stream(rconn *rc)
     return n;
 }
 
+long long trim_dead_letters(rconn *rc, long long maxlen)
+{
+    redisReply *r = rconn_cmd(rc, "XTRIM %s MAXLEN ~ %lld", KEYS_REJECTED, maxlen);
+    if (!r) return -1;
+    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (n > 0) log_info("dead letters trimmed", "entries=%lld kept_about=%lld", n, maxlen);
+    freeReplyObject(r);
+    return n;
+}
+
 long long trim_reap_consumers(rconn *rc, const char *group, const char *self, int64_t min_idle_ms)
 {
     char idle[32];

@@ -15,6 +15,10 @@
  * an I/O error (connection dropped) or an error reply (logged). */
 long long trim_stream(rconn *rc);
 
+/* XTRIM the dead-letter stream to about maxlen newest entries (whole stream
+ * nodes: MAXLEN ~).  Entries removed, or -1 on a Redis error. */
+long long trim_dead_letters(rconn *rc, long long maxlen);
+
 /* Delete the group's consumers that have no pending entry and have been idle
  * longer than min_idle_ms, never `self`.  Returns how many were deleted, or
  * -1 (as above).  Names deleted are logged at INFO. */

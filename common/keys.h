@@ -14,8 +14,11 @@
 /* Stream of accepted transactions and its consumer group. */
 #define KEYS_STREAM "transactions"
 #define KEYS_GROUP "aggregators"
-/* Dead-letter stream: rejected rows and malformed entries. */
+/* Dead-letter stream: rejected rows and malformed entries.  Kept to about
+ * the newest KEYS_REJECTED_MAXLEN entries (the aggregator trims it), so bad
+ * input cannot grow Redis without bound; the counts live in the metrics. */
 #define KEYS_REJECTED "transactions:rejected"
+#define KEYS_REJECTED_MAXLEN 1000000
 
 /* Days that have a hash in Redis (hot or re-created by late rows). */
 #define KEYS_TRACKED_DAYS "system:tracked_days"

@@ -824,6 +824,28 @@ static void test_batch_larger_than_the_scripts_unpack_chunk_is_applied_whole(voi
     rconn_free(admin);
 }
 
+static void test_dead_letter_stream_is_kept_to_about_its_bound(void **st)
+{
+    (void)st;
+    rconn *rc = testenv_redis();
+    for (int i = 0; i < 1000; i++) {
+        redisReply *r = rconn_cmd(rc, "XADD %s * reason amount n %d", KEYS_REJECTED, i);
+        freeReplyObject(r);
+    }
+    long long removed = trim_dead_letters(rc, 100);
+    redisReply *r = rconn_cmd(rc, "XLEN %s", KEYS_REJECTED);
+    long long left = r->integer;
+    freeReplyObject(r);
+    assert_true(removed > 0);
+    assert_int_equal(left + removed, 1000);
+    assert_true(left >= 100 && left < 1000); /* whole nodes: at least the bound, far below the input */
+    /* the newest entry survives */
+    r = rconn_cmd(rc, "XREVRANGE %s + - COUNT 1", KEYS_REJECTED);
+    assert_string_equal(r->element[0]->element[1]->element[3]->str, "999");
+    freeReplyObject(r);
+    rconn_free(rc);
+}
+
 int main(void)
 {
     if (!testenv_have_servers()) return 0;
@@ -843,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup(test_counters_near_the_limits_are_incremented_exactly, setup),
         cmocka_unit_test_setup(test_arena_replies_equal_hiredis_replies, setup),
         cmocka_unit_test_setup(test_batch_larger_than_the_scripts_unpack_chunk_is_applied_whole, setup),
+        cmocka_unit_test_setup(test_dead_letter_stream_is_kept_to_about_its_bound, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
