@@ -11,6 +11,7 @@
 #   agg_group_field NAME        a field of the group's XINFO GROUPS entry
 #   agg_wait_drained SECS       until the group has delivered and acknowledged all
 #   agg_wait_until SECS CMD…    poll CMD every 0.1 s
+#   agg_consumer_pending NAME   entries pending for one consumer of the group
 
 R=(redis-cli -p "$REDIS_PORT")
 
@@ -75,3 +76,7 @@ agg_drained() {
 }
 
 agg_wait_drained() { agg_wait_until "$1" agg_drained; }
+
+agg_consumer_pending() {
+    "${R[@]}" XPENDING transactions aggregators - + 100000 "$1" | grep -cE '^[0-9]+-[0-9]+$'
+}
