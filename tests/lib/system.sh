@@ -12,6 +12,9 @@
 #   sys_agg_freeze_with_pending SLOT SIGSTOP the slot's replica while it holds pending
 #                                    entries (a few tries of ~0.3 s); prints how many it
 #                                    holds; leaves it stopped, the other replicas running
+#   sys_pst_start NAME [VAR=value…]  pst_start (tests/lib/persistor.sh, sourced first) with
+#                                    the pid registered here; sets PST_PID
+#   sys_pst_kill PID                 kill -9 a persistor and reap it
 #   sys_imp_start FILE [VAR=value…]  start bin/importer FILE, log appended to importer.log;
 #                                    sets SYS_IMP (pid)
 #   sys_imp_kill                     kill -9 the importer and reap it
@@ -103,6 +106,20 @@ sys_imp_kill() {
     wait "$SYS_IMP" 2>/dev/null
     sys_forget "$SYS_IMP"
     SYS_IMP=
+}
+
+# pst_start keeps every pid it started for its EXIT trap; here only live
+# ones are kept, since these tests restart persistors many times.
+sys_pst_start() {
+    pst_start "$@"
+    unset 'PST_PIDS[-1]'
+    sys_register "$PST_PID"
+}
+
+sys_pst_kill() {
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    sys_forget "$1"
 }
 
 syscheck() { python3 "$TXAGG_ROOT/tests/lib/syscheck.py" "$@"; }
