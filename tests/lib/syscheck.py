@@ -16,13 +16,22 @@ tests/lib/apicheck.py (exact text and exact cents).  Never a float.
       (UTC, whole seconds: YYYY-MM-DDTHH:MM:SSZ); empty when none
   compare URL FROM TO TRUTH
       one GET /stats; the body must be exactly the truth (text and amounts)
-  reads URL FROM TO TRUTH STOPFILE MIN_READS [PROGRESS]
+  reads URL FROM TO TRUTH STOPFILE MIN_READS [PROGRESS [REDIS_PORT [WALK]]]
       back-to-back GET /stats on one keep-alive connection until STOPFILE exists
       and at least MIN_READS were answered; every 200 must be exactly the truth.
+      Each read is over [FROM, TO], or with WALK > 0 over WALK days at a time,
+      walking through [FROM, TO] and round again (ranges the api's cold cache
+      has not covered yet at the current archive version, so they are read
+      from MongoDB at that instant).
       A 503 whose detail says the archive moved (bounded retries ran out) is
       counted, never taken for an answer.  Writes the number of reads answered
-      so far to PROGRESS.  Prints "reads_ok=N reads_busy=N reads_wrong=N";
-      exit 1 on any wrong answer or other status.
+      so far to PROGRESS.  With REDIS_PORT, the archive state is sampled before
+      and after each read (system:archive_version, system:archive:pending) to
+      count the reads that overlapped the migration: "raced" (the version moved
+      during the read: a freeze or clean-up happened meanwhile) and "in_batch"
+      (the same batch was pending before and after).  Prints "reads_ok=N
+      reads_busy=N reads_wrong=N reads_raced=N reads_in_batch=N"; exit 1 on any
+      wrong answer or other status.
   watch URL FROM TO STOPFILE MAXFILE
       GET /stats again and again until STOPFILE exists, while the data grows:
       no amount may ever go down from one answer to the next (rows only add
@@ -130,21 +139,40 @@ def compare(url, frm, to, truth_file):
     return 1 if problems else 0
 
 
-def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None):
+def archive_state(r):
+    if r is None:
+        return None
+    return r.cmd("GET", "system:archive_version"), tuple(sorted(r.cmd("SMEMBERS", "system:archive:pending")))
+
+
+def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None, redis_port=None, walk=0):
     t = json.load(open(truth_file))
-    want_cells, want_text = cells_in(t, frm, to), apicheck.expected_body(t, frm, to)
+    if walk > 0:
+        days = list(apicheck.day_range(frm, to))
+        ranges = [(days[i], days[min(i + walk, len(days)) - 1]) for i in range(0, len(days), walk)]
+    else:
+        ranges = [(frm, to)]
+    want = {rg: (cells_in(t, *rg), apicheck.expected_body(t, *rg)) for rg in ranges}
     conn = apicheck.connect(url)
-    path = apicheck.stats_path(frm, to)
-    ok = busy = wrong = 0
+    r = importer_oracle.Redis(redis_port) if redis_port else None
+    ok = busy = wrong = raced = in_batch = n = 0
     deadline = time.time() + 600
     while (ok < min_reads or not os.path.exists(stopfile)) and time.time() < deadline:
-        status, body = apicheck.get(conn, path)
+        rg = ranges[n % len(ranges)]
+        n += 1
+        want_cells, want_text = want[rg]
+        before = archive_state(r)
+        status, body = apicheck.get(conn, apicheck.stats_path(*rg))
+        after = archive_state(r)
+        if r is not None:
+            raced += before[0] != after[0]
+            in_batch += bool(before[1]) and before == after
         if status == 200:
             problems = answer_problems(body, want_cells, want_text)
             if problems:
                 wrong += 1
                 if wrong <= 5:
-                    print("read %d: wrong answer: %s" % (ok + busy + wrong, "; ".join(problems[:4])),
+                    print("read %d (%s..%s): wrong answer: %s" % (n, rg[0], rg[1], "; ".join(problems[:4])),
                           file=sys.stderr)
             else:
                 ok += 1
@@ -161,7 +189,8 @@ def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None):
     if progress:
         with open(progress, "w") as f:
             f.write("%d\n" % ok)
-    print("reads_ok=%d reads_busy=%d reads_wrong=%d" % (ok, busy, wrong))
+    print("reads_ok=%d reads_busy=%d reads_wrong=%d reads_raced=%d reads_in_batch=%d"
+          % (ok, busy, wrong, raced, in_batch))
     return 1 if wrong or ok < min_reads else 0
 
 
@@ -246,7 +275,8 @@ def main(argv):
     if cmd == "compare":
         return compare(*a[:4])
     if cmd == "reads":
-        return reads(a[0], a[1], a[2], a[3], a[4], int(a[5]), a[6] if len(a) > 6 else None)
+        return reads(a[0], a[1], a[2], a[3], a[4], int(a[5]), a[6] if len(a) > 6 else None,
+                     a[7] if len(a) > 7 else None, int(a[8]) if len(a) > 8 else 0)
     if cmd == "watch":
         return watch(*a[:5])
     if cmd == "bounded":
