@@ -10,8 +10,9 @@
 #   sys_agg_kill SLOT                kill -9 the slot's aggregator and reap it
 #   sys_agg_stop SLOT                SIGTERM, wait; returns its exit status
 #   sys_agg_freeze_with_pending SLOT SIGSTOP the slot's replica while it holds pending
-#                                    entries (a few tries of ~0.3 s); prints how many it
-#                                    holds; leaves it stopped, the other replicas running
+#                                    entries (tries for 2-3 s; entries must be flowing);
+#                                    prints how many it holds (0: not caught); leaves it
+#                                    stopped
 #   sys_pst_start NAME [VAR=value…]  pst_start (tests/lib/persistor.sh, sourced first) with
 #                                    the pid registered here; sets PST_PID
 #   sys_pst_kill PID                 kill -9 a persistor and reap it
@@ -72,23 +73,30 @@ sys_agg_stop() {
     return $rc
 }
 
-# With a paced importer entries trickle in and a replica spends most of its
-# time in the 10 ms linger after a partial batch, holding nothing: a plain
-# SIGSTOP rarely catches it with pending entries.  So every replica is
-# stopped for 0.2 s while the stream fills, then the target alone runs for a
-# few ms — it reads full batches from the backlog — and is stopped again.
+# A replica holds pending entries only between a read and its apply script,
+# a few ms; with a paced importer it spends most of its time in the 10 ms
+# linger after a partial batch or in a blocking read, holding nothing.  But
+# a replica stopped while its blocking XREADGROUP waits in Redis is still
+# served by Redis: the next entries are delivered to it, pending, and it
+# cannot apply them.  So: stop it; if it holds entries, done; if its
+# connection is blocked (CLIENT LIST flags=b), wait for an entry to be
+# delivered; else let it run a few ms and try again.
+sys_agg_blocked() {
+    "${R[@]}" CLIENT LIST | grep -F " name=aggregator:$1 " | grep -q ' flags=b '
+}
+
+sys_agg_has_pending() { [ "$(agg_consumer_pending "$1")" -gt 0 ]; }
+
 sys_agg_freeze_with_pending() {
-    local s=$1 o try n=0
-    for ((try = 0; try < 10; try++)); do
-        for o in "${!SYS_AGG[@]}"; do kill -STOP "${SYS_AGG[$o]}"; done
-        sleep 0.2
-        kill -CONT "${SYS_AGG[$s]}"
-        sleep "0.00$((2 + RANDOM % 8))"
-        kill -STOP "${SYS_AGG[$s]}"
-        n=$(agg_consumer_pending "${SYS_AGG_NAME[$s]}")
-        for o in "${!SYS_AGG[@]}"; do [ "$o" = "$s" ] || kill -CONT "${SYS_AGG[$o]}"; done
-        [ "$n" -gt 0 ] && break
-        kill -CONT "${SYS_AGG[$s]}"
+    local pid=${SYS_AGG[$1]} name=${SYS_AGG_NAME[$1]} n=0 end=$((SECONDS + 3))
+    while ((SECONDS < end)); do
+        kill -STOP "$pid"
+        if sys_agg_has_pending "$name" || { sys_agg_blocked "$name" && agg_wait_until 1 sys_agg_has_pending "$name"; }; then
+            n=$(agg_consumer_pending "$name")
+            break
+        fi
+        kill -CONT "$pid"
+        sleep "0.00$((1 + RANDOM % 9))"
     done
     echo "$n"
 }
