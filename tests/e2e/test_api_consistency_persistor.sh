@@ -70,7 +70,7 @@ total_reads=0 total_walks=0 total_batches=0 total_raced=0 total_in_batch=0 total
 # and a successor recovers it); the reads go on until the archive settled
 # and at least MIN_READS were exact.
 read_window() {
-    local name=$1 mode=${2:-} v0 v1 m0 m1 out wout rc wrc batches raced in_batch ok_reads walks pst
+    local name=$1 mode=${2:-} v0 v1 m0 m1 had_docs out wout rc wrc batches raced in_batch ok_reads walks pst
     rm -f stop progress walk.progress
     syscheck reads "$API_URL" "$FROM" "$TO" truth.json stop "$MIN_READS" progress "$REDIS_PORT" \
         >"$name.reads" 2>"$name.err" &
@@ -83,6 +83,7 @@ read_window() {
     wait_until 60 reads_started || not_ok "$name: the reads start"
     v0=$(version)
     m0=$(walk_misses)
+    had_docs=$(rcli GET system:archived_through)
     sys_pst_start "$name" "${PST_ENV[@]}"
     pst=$PST_PID
     if [ "$mode" = kill ]; then
@@ -113,7 +114,7 @@ read_window() {
     wout=$(cat "$name.walk")
     batches=$(grep -c 'msg="batch archived"' "$name.log")
     echo "# $name: full range: $out"
-    echo "# $name: 5-day walk: $wout, $((m1 - m0)) of them read from MongoDB during the migration"
+    echo "# $name: 5-day walk: $wout, $((m1 - m0)) of them read from MongoDB (cold-cache misses)"
     echo "# $name: archive version ${v0:-0} -> $v1, $batches batches archived"
     cat "$name.err" "$name.walk.err" | head -5 | sed 's/^/# /'
     is "$rc" 0 "$name: every full-range read while the persistor migrated was exact"
@@ -123,12 +124,18 @@ read_window() {
     in_batch=$(field reads_in_batch "$out")
     walks=$(field reads_ok "$wout")
     check "$name: at least $MIN_READS full-range reads were exact ($ok_reads)" test "${ok_reads:-0}" -ge "$MIN_READS"
-    check "$name: 5-day reads went to MongoDB while batches were in flight ($(field reads_in_batch "$wout") in a batch, $((m1 - m0)) misses)" \
-        test "$(field reads_in_batch "$wout")" -ge 1 -a $((m1 - m0)) -ge 2
     check "$name: batches were frozen and cleaned during the reads (version +$((v1 - ${v0:-0})), $batches batches)" \
         test $((v1 - ${v0:-0})) -ge 2 -a "$batches" -ge 1
-    check "$name: reads ran while a batch was in flight ($in_batch) and while the version moved ($raced)" \
-        test "${in_batch:-0}" -ge 1 -a "${raced:-0}" -ge 1
+    check "$name: full-range reads ran while a batch was in flight ($in_batch; $raced straddled a freeze or clean-up)" \
+        test "${in_batch:-0}" -ge 1
+    check "$name: 5-day reads ran while a batch was in flight ($(field reads_in_batch "$wout"))" \
+        test "$(field reads_in_batch "$wout")" -ge 1
+    # Once documents exist, a batch merges into them: 5-day reads not yet
+    # cached at the batch's version go to MongoDB while it is written.
+    if [ -n "$had_docs" ]; then
+        check "$name: 5-day reads went to MongoDB in the window ($((m1 - m0)) cold-cache misses)" \
+            test $((m1 - m0)) -ge 2
+    fi
     total_reads=$((total_reads + ${ok_reads:-0}))
     total_walks=$((total_walks + ${walks:-0}))
     total_walk_in_batch=$((total_walk_in_batch + $(field reads_in_batch "$wout")))
