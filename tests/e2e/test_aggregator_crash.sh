@@ -33,9 +33,7 @@ start_agg() { # slot
     pid[$s]=$!
 }
 
-consumer_pending() { # name
-    "${R[@]}" XPENDING transactions aggregators - + 100000 "$1" | grep -c .
-}
+consumer_pending() { agg_consumer_pending "$1"; }
 
 rm -f dump.txt
 for s in 0 1 2; do start_agg $s; done
@@ -43,21 +41,7 @@ for s in 0 1 2; do start_agg $s; done
     --dump dump.txt >pub.out 2>pub.err &
 pubpid=$!
 
-# Freeze a replica until it holds pending entries (at most ~3 s); prints how
-# many it holds.  Left stopped.  A replica frozen inside its blocking read
-# still receives entries (Redis serves the read), so give it 0.1 s.
-freeze_with_pending() { # slot
-    local s=$1 try n=0
-    for ((try = 0; try < 20; try++)); do
-        kill -STOP "${pid[$s]}"
-        sleep 0.1
-        n=$(consumer_pending "agg-$s-${gen[$s]}")
-        [ "$n" -gt 0 ] && break
-        kill -CONT "${pid[$s]}"
-        sleep 0.05
-    done
-    echo "$n"
-}
+freeze_with_pending() { agg_freeze_with_pending "${pid[$1]}" "agg-$1-${gen[$1]}"; }
 
 # Kill slots 0 and 1 again and again while entries flow — while holding
 # pending entries (which the next generations must claim) until three such

@@ -10,7 +10,11 @@
 #   agg_oracle_bad DUMP         number of malformed entries
 #   agg_group_field NAME        a field of the group's XINFO GROUPS entry
 #   agg_wait_drained SECS       until the group has delivered and acknowledged all
-#   wait_until SECS CMD…    poll CMD every 0.1 s
+#   agg_consumer_pending NAME   entries pending for one consumer of the group
+#   agg_freeze_with_pending PID NAME   SIGSTOP a replica while it holds pending
+#                               entries (tries ~3 s; entries must be flowing);
+#                               prints how many (0: not caught); leaves it stopped
+# (wait_until SECS CMD… comes from tests/lib/tap.sh)
 
 R=(redis-cli -p "$REDIS_PORT")
 
@@ -66,3 +70,32 @@ agg_drained() {
 }
 
 agg_wait_drained() { wait_until "$1" agg_drained; }
+
+agg_consumer_pending() {
+    "${R[@]}" XPENDING transactions aggregators - + 100000 "$1" | grep -cE '^[0-9]+-[0-9]+$'
+}
+
+# The replica's connection is parked in a blocking read (CLIENT LIST flags=b):
+# Redis still hands it entries, so stopped there it ends up holding some.
+agg_blocked() {
+    "${R[@]}" CLIENT LIST | grep -F " name=aggregator:$1 " | grep -q ' flags=b '
+}
+
+agg_has_pending() { [ "$(agg_consumer_pending "$1")" -gt 0 ]; }
+
+# Stopping at random moments mostly misses: a replica that keeps up spends its
+# time waiting, between short batches.  Stop it, and keep it stopped when it
+# already holds entries or sits in a blocking read that will receive some.
+agg_freeze_with_pending() { # pid name
+    local pid=$1 name=$2 n=0 end=$((SECONDS + 3))
+    while ((SECONDS < end)); do
+        kill -STOP "$pid"
+        if agg_has_pending "$name" || { agg_blocked "$name" && wait_until 1 agg_has_pending "$name"; }; then
+            n=$(agg_consumer_pending "$name")
+            break
+        fi
+        kill -CONT "$pid"
+        sleep "0.00$((1 + RANDOM % 9))"
+    done
+    echo "$n"
+}
