@@ -162,7 +162,7 @@ int batch_boundary(persistor *p, int64_t *boundary)
 
 static int cmp_day(const void *a, const void *b) { return strcmp(a, b); }
 
-int batch_eligible_days(persistor *p, pst_day *days, int max, int *n)
+int batch_eligible_days(persistor *p, const char *after, pst_day *days, int max, int *n)
 {
     *n = 0;
     int64_t boundary;
@@ -188,7 +188,7 @@ int batch_eligible_days(persistor *p, pst_day *days, int max, int *n)
             invalid++;
             continue;
         }
-        if (d > boundary) continue;
+        if (d > boundary || strcmp(e->str, after) <= 0) continue;
         memcpy(all[nall], e->str, TS_DAY_LEN + 1);
         nall++;
     }

@@ -37,8 +37,9 @@ int batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n);
 /* The day number of the retention boundary: day(system:virtual_clock) −
  * RETENTION_DAYS.  PST_OK, PST_NONE (no clock yet), PST_EREDIS or PST_EDATA. */
 int batch_boundary(persistor *p, int64_t *boundary);
-/* Tracked days ≤ the boundary, ascending, at most max of them.  PST_OK
- * (n ≥ 1), PST_NONE (none), PST_EREDIS or PST_EDATA (no usable clock). */
-int batch_eligible_days(persistor *p, pst_day *days, int max, int *n);
+/* Tracked days ≤ the boundary and > after ("" = from the oldest), ascending,
+ * at most max of them.  PST_OK (n ≥ 1), PST_NONE (none), PST_EREDIS or
+ * PST_EDATA (no usable clock). */
+int batch_eligible_days(persistor *p, const char *after, pst_day *days, int max, int *n);
 
 #endif

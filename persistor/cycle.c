@@ -2,8 +2,11 @@
  * cycle — one archival cycle of the lease holder:
  *
  *   1. recover: finish every pending batch (recover.c);
- *   2. while some tracked day is ≤ the boundary: freeze the oldest
- *      (≤ PST_MAX_BATCH_DAYS) into a batch, write it, clean it.
+ *   2. sweep the tracked days ≤ the boundary once, oldest first: freeze the
+ *      next ≤ PST_MAX_BATCH_DAYS of them into a batch, write it, clean it,
+ *      and go on after the newest day considered.  Days re-created by late
+ *      rows behind the sweep wait for the next cycle, so a steady trickle of
+ *      late rows for many old days cannot keep newer days hot for ever.
  *
  * It stops at the first failure; what it leaves pending is finished by the
  * next cycle's recovery, here or in the replica that takes the lease.  It also
@@ -12,6 +15,7 @@
  * is unreachable (the days stay hot, which readers find cheapest).
  */
 #include "cycle.h"
+#include "batch.h"
 #include "freeze.h"
 #include "lease.h"
 #include "recover.h"
@@ -26,9 +30,10 @@ int cycle_run(persistor *p)
     rv = persistor_ping_mongo(p);
     if (rv != PST_OK) return rv;
     rv = recover_pending(p);
+    pst_day after = "";
     while (rv == PST_OK && !sig_stopping()) {
         char id[PST_ID_MAX];
-        rv = freeze_batch(p, id, sizeof id);
+        rv = freeze_batch_after(p, after, id, sizeof id, after);
         if (rv == PST_NONE) return PST_OK;
         if (rv != PST_OK) break;
         rv = recover_finish_batch(p, id, 0);

@@ -109,6 +109,12 @@ static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idle
 
 int freeze_batch(persistor *p, char *id, size_t idlen)
 {
+    pst_day last;
+    return freeze_batch_after(p, "", id, idlen, last);
+}
+
+int freeze_batch_after(persistor *p, const char *after, char *id, size_t idlen, char *last_day)
+{
     pst_day *days = calloc(PST_MAX_BATCH_DAYS, sizeof *days);
     if (!days) return PST_EREDIS;
     int rv;
@@ -116,9 +122,10 @@ int freeze_batch(persistor *p, char *id, size_t idlen)
         int n = 0;
         rv = lease_renew(p);
         if (rv != PST_OK) break;
-        rv = batch_eligible_days(p, days, PST_MAX_BATCH_DAYS, &n);
+        rv = batch_eligible_days(p, after, days, PST_MAX_BATCH_DAYS, &n);
         if (rv == PST_EDATA) rv = PST_NONE; /* no usable clock: nothing is eligible (logged) */
         if (rv != PST_OK) break;
+        memcpy(last_day, days[n - 1], sizeof(pst_day));
         rv = freeze_once(p, days, n, id, idlen);
         if (rv != PST_NONE) break;
         /* Every candidate was tracked without a hash: now untracked; look again. */

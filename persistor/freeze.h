@@ -11,6 +11,13 @@
  * PST_ELEASE, PST_EREDIS or PST_EDATA (a batch is pending: recover first). */
 int freeze_batch(persistor *p, char *id, size_t idlen);
 
+/* The same over the eligible days after `after` only ("" = all), so one
+ * cycle sweeps every eligible day once in ascending order even while late
+ * rows keep re-creating older ones (they wait for the next cycle instead of
+ * starving newer days).  last_day (TS_DAY_LEN + 1 bytes) receives the newest
+ * candidate considered: the cursor for the next call. */
+int freeze_batch_after(persistor *p, const char *after, char *id, size_t idlen, char *last_day);
+
 /* How long a fresh freeze is left to reach Redis's disk before MongoDB is
  * told about it (two periods of appendfsync everysec). */
 #define PST_FREEZE_SETTLE_MS 2000

@@ -20,6 +20,7 @@
 #include "../../persistor/freeze.h"
 #include "../../persistor/lease.h"
 #include "../../persistor/persistor.h"
+#include "../../persistor/recover.h"
 #include "archive_env.h"
 #include "keys.h"
 #include "mongo.h"
@@ -475,6 +476,47 @@ static void test_nothing_is_archived_without_a_virtual_clock(void **s)
     done(p);
 }
 
+/* 70 eligible days: a cycle freezes the oldest 64, then — although late rows
+ * re-created every one of those meanwhile — the remaining 6, not the same 64
+ * again; the re-created days wait for the next sweep. */
+static void test_a_cycle_sweeps_past_days_that_late_rows_recreate(void **s)
+{
+    (void)s;
+    char day[16];
+    for (int d = 0; d < 70; d++) {
+        snprintf(day, sizeof day, "2025-%02d-%02d", 1 + d / 28, 1 + d % 28);
+        hot_row(day, "deposit", "visa", 100 + d);
+    }
+    set_clock("2026-06-01T00:00:00Z");
+    persistor *p = archive_env_holder();
+    char id[PST_ID_MAX], after[TS_DAY_LEN + 1] = "";
+    assert_int_equal(freeze_batch_after(p, after, id, sizeof id, after), PST_OK);
+    assert_string_equal(after, "2025-03-08"); /* the 64th day */
+    assert_int_equal(recover_finish_batch(p, id, 0), PST_OK);
+    for (int d = 0; d < 64; d++) { /* late rows for every archived day */
+        snprintf(day, sizeof day, "2025-%02d-%02d", 1 + d / 28, 1 + d % 28);
+        hot_row(day, "deposit", "visa", 1);
+    }
+    assert_int_equal(freeze_batch_after(p, after, id, sizeof id, after), PST_OK);
+    assert_string_equal(after, "2025-03-14");
+    assert_int_equal(recover_finish_batch(p, id, 0), PST_OK);
+    assert_false(tracked("2025-03-14"));
+    assert_true(tracked("2025-01-01")); /* re-created, waiting for the next sweep */
+    assert_int_equal(freeze_batch_after(p, after, id, sizeof id, after), PST_NONE);
+    /* the next cycle starts over from the oldest and merges the late rows */
+    run_cycle(p);
+    assert_false(tracked("2025-01-01"));
+    assert_false(exists("agg:2025-01-01:deposit"));
+    bson_t *doc = doc_of("2025-01-01");
+    assert_non_null(doc);
+    assert_int_equal(cents_in(doc, "deposits.visa"), 101); /* 100 + the late 1, exactly once */
+    bson_destroy(doc);
+    doc = doc_of("2025-03-14");
+    assert_int_equal(cents_in(doc, "deposits.visa"), 169);
+    bson_destroy(doc);
+    done(p);
+}
+
 static void set_appendonly(const char *v)
 {
     redisReply *r = rconn_cmd(rc, "CONFIG SET appendonly %s", v);
@@ -535,6 +577,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tracked_day_without_hashes_is_untracked_without_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_is_archived_without_a_virtual_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_fresh_freeze_settles_only_when_redis_has_an_aof, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_cycle_sweeps_past_days_that_late_rows_recreate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact, setup,
                                         teardown),
     };
