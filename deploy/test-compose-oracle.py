@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """test-compose-oracle.py — the independent side of deploy/test-compose.sh.
 
-Python's own reading of the input rules (DESIGN.md "Input rules"), with
-decimal money, and a comparison of GET /stats against it exact to the cent.
-Nothing here shares code with the services.
+Python's own reading of the input rules (DESIGN.md "Input rules", in
+tests/e2e/importer_oracle.py, shared by every oracle), with decimal money, and
+a comparison of GET /stats against it exact to the cent.  Nothing here shares
+code with the services.
 
   expect OUT [--csv FILE]... [--expect FILE]...
         sums the accepted rows of each CSV (read here) and each txgen --expect
@@ -18,6 +19,8 @@ Nothing here shares code with the services.
                              expected days, methods and amounts (parse_float=Decimal)
 """
 import csv
+import os
+import time
 import datetime as dt
 import json
 import re
@@ -26,80 +29,19 @@ import urllib.request
 from collections import defaultdict
 from decimal import Decimal
 
-TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
-AMOUNT_RE = re.compile(r"^(\d{1,10})(?:\.(\d{1,2}))?$")
-METHOD_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "e2e"))
+import importer_oracle  # noqa: E402  the input rules in Python, shared by every oracle
+
 MAX_FUTURE_DAYS = 366
-
-
-def utc_day(ts, now):
-    m = TS_RE.match(ts)
-    if not m:
-        return None
-    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-    if y < 1970:
-        return None
-    off = m.group(8)
-    tz = dt.timezone.utc
-    if off and off != "Z":
-        oh, om = int(off[1:3]), int(off[4:6])
-        if oh > 23 or om > 59:
-            return None
-        sign = 1 if off[0] == "+" else -1
-        tz = dt.timezone(sign * dt.timedelta(hours=oh, minutes=om))
-    try:
-        t = dt.datetime(y, mo, d, h, mi, s, tzinfo=tz)
-    except ValueError:
-        return None
-    if t < EPOCH or t > now + dt.timedelta(days=MAX_FUTURE_DAYS):
-        return None
-    return t.astimezone(dt.timezone.utc).date().isoformat()
-
-
-def amount_cents(text):
-    m = AMOUNT_RE.match(text)
-    if not m:
-        return None
-    cents = int(m.group(1)) * 100 + int((m.group(2) or "0").ljust(2, "0"))
-    return cents if 1 <= cents <= 100_000_000_000 else None
 
 
 def read_csv(path, totals):
     """Adds the accepted rows of path to totals; returns (accepted, rejected)."""
-    now = dt.datetime.now(dt.timezone.utc)
-    ok = bad = 0
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f)
-        header = None
-        for row in rows:
-            if not row:
-                continue
-            fields = [x.strip(" \t") for x in row]
-            if header is None:
-                header = {name.lower(): i for i, name in enumerate(fields)}
-                for need in ("timestamp", "type", "payment_method", "amount"):
-                    if need not in header:
-                        raise SystemExit(f"{path}: header lacks {need}")
-                continue
-            if len(fields) != len(header):
-                bad += 1
-                continue
-            day = utc_day(fields[header["timestamp"]], now)
-            typ = fields[header["type"]].lower()
-            method = fields[header["payment_method"]].lower()
-            cents = amount_cents(fields[header["amount"]])
-            sleep_ok = True
-            if "sleep_ms" in header:
-                sl = fields[header["sleep_ms"]]
-                sleep_ok = sl == "" or (sl.isdigit() and sl.isascii() and int(sl) <= 60000)
-            if day is None or typ not in ("deposit", "withdrawal") or not METHOD_RE.match(method) \
-                    or cents is None or not sleep_ok:
-                bad += 1
-                continue
-            totals[(day, typ, method)] += cents
-            ok += 1
-    return ok, bad
+    good, bad, t = importer_oracle.expect(path, int(time.time()), MAX_FUTURE_DAYS)
+    for key, cents in t.items():
+        totals[key] += cents
+    return good, sum(bad.values())
 
 
 def read_expect(path, totals):
@@ -220,7 +162,7 @@ def main():
             return 0
         i, prev = col["timestamp"], None
         for r in rows[1:]:
-            if len(r) > i and TS_RE.match(r[i]):
+            if len(r) > i and importer_oracle.TS_RE.match(r[i]):
                 if prev is not None and r[i] < prev:
                     return 0
                 prev = r[i]

@@ -2,7 +2,8 @@
 """oracle.py — the independent computation test-k8s.sh checks /stats against.
 
 Written from DESIGN.md's input rules alone (stdlib only, decimal.Decimal, no
-txagg code), so a wrong total in the services cannot also be in the oracle.
+txagg code: the rules are tests/e2e/importer_oracle.py, shared by every
+oracle), so a wrong total in the services cannot also be in the oracle.
 
   oracle.py expect [--csv FILE]... [--expect-file FILE]... > expected.json
       daily totals in cents: CSV files through the input rules, plus txgen
@@ -13,51 +14,17 @@ txagg code), so a wrong total in the services cannot also be in the oracle.
       exit 0 when the /stats answer equals the expectation exactly (amounts
       parsed as Decimal, never float); else print the differences, exit 1.
 """
-import csv
+import os
 import datetime as dt
 import json
-import re
 import sys
 from decimal import Decimal
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "e2e"))
+import importer_oracle  # noqa: E402  the input rules in Python, shared by every oracle
+
 MAX_FUTURE_DAYS = 366
-TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
-AMOUNT_RE = re.compile(r"^(\d{1,10})(?:\.(\d{1,2}))?$")
-METHOD_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
-REQUIRED = ("timestamp", "type", "payment_method", "amount")
-
-
-def row_day(ts, now):
-    """The row's UTC day (YYYY-MM-DD), or None when the timestamp is rejected."""
-    m = TS_RE.match(ts)
-    if not m:
-        return None
-    y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
-    try:
-        t = dt.datetime(y, mo, d, h, mi, s, tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None
-    if y < 1970:
-        return None
-    off = m.group(8)
-    if off and off != "Z":
-        oh, om = int(off[1:3]), int(off[4:6])
-        if oh > 23 or om > 59:
-            return None
-        delta = dt.timedelta(hours=oh, minutes=om)
-        t = t - delta if off[0] == "+" else t + delta
-    if t > now + dt.timedelta(days=MAX_FUTURE_DAYS):
-        return None
-    return t.strftime("%Y-%m-%d")
-
-
-def cents(amount):
-    m = AMOUNT_RE.match(amount)
-    if not m:
-        return None
-    frac = (m.group(2) or "").ljust(2, "0")
-    c = int(m.group(1)) * 100 + int(frac)
-    return c if 1 <= c <= 100_000_000_000 else None
 
 
 def add(totals, day, typ, method, c):
@@ -67,38 +34,10 @@ def add(totals, day, typ, method, c):
 
 
 def read_csv(path, totals, now):
-    accepted = rejected = 0
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = csv.reader(f)
-        header = None
-        for rec in rows:
-            if not rec:
-                continue  # blank line
-            if header is None:
-                header = [h.strip(" \t").lower() for h in rec]
-                missing = [r for r in REQUIRED if r not in header]
-                if missing:
-                    raise SystemExit(f"oracle: {path}: header lacks {missing}")
-                col = {name: header.index(name) for name in header}
-                continue
-            if len(rec) != len(header):
-                rejected += 1
-                continue
-            f_ = [x.strip(" \t") for x in rec]
-            day = row_day(f_[col["timestamp"]], now)
-            typ = f_[col["type"]].lower()
-            method = f_[col["payment_method"]].lower()
-            c = cents(f_[col["amount"]])
-            ok = day is not None and typ in ("deposit", "withdrawal") and METHOD_RE.match(method) and c is not None
-            if ok and "sleep_ms" in col:
-                s = f_[col["sleep_ms"]]
-                ok = s == "" or (re.fullmatch(r"\d+", s) is not None and int(s) <= 60000)
-            if not ok:
-                rejected += 1
-                continue
-            add(totals, day, typ, method, c)
-            accepted += 1
-    print(f"oracle: {path}: {accepted} rows accepted, {rejected} rejected", file=sys.stderr)
+    good, bad, t = importer_oracle.expect(path, int(now.timestamp()), MAX_FUTURE_DAYS)
+    for (day, typ, method), c in sorted(t.items()):
+        add(totals, day, typ, method, c)
+    print(f"oracle: {path}: {good} rows accepted, {sum(bad.values())} rejected", file=sys.stderr)
 
 
 def read_expect(path, totals):
