@@ -12,6 +12,7 @@
 #include "snapshot.h"
 
 #include "keys.h"
+#include "log.h"
 #include "reply_arena.h"
 #include "metrics.h"
 #include "money.h"
@@ -19,7 +20,6 @@
 #include "txn.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,16 +67,6 @@ void snapshot_init(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, register_metrics);
-}
-
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return status;
 }
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -164,10 +154,10 @@ static int parse_header(const redisReply *ver, const redisReply *thr, snapshot *
 {
     s->has_through = 0;
     if (snapshot_parse_version(ver, &s->version))
-        return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
+        return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
     if (thr->type != REDIS_REPLY_NIL && (!is_str(thr) || thr->len > 0)) {
         if (!is_str(thr) || parse_day(thr->str, thr->len, &s->through))
-            return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a day", KEYS_ARCHIVED_THROUGH);
+            return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a day", KEYS_ARCHIVED_THROUGH);
         s->has_through = 1;
     }
     return SNAP_OK;
@@ -182,14 +172,14 @@ static int add_pairs(redisReply **kv, size_t npairs, int32_t day, int type, cons
         char day_s[TS_DAY_LEN + 1];
         ts_format_day(day, day_s);
         if (!is_str(f) || !rec_method_ok(f->str, f->len))
-            return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s hash of %s %s has a field that is not a payment method",
+            return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s hash of %s %s has a field that is not a payment method",
                         batch ? "a frozen" : "the", day_s, txn_type_name(type));
         int64_t cents;
         if (!is_str(v) || money_parse_cents(v->str, v->len, &cents) != MONEY_OK)
-            return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s hash of %s %s: %s is not integer cents",
+            return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s hash of %s %s: %s is not integer cents",
                         batch ? "a frozen" : "the", day_s, txn_type_name(type), f->str);
         rec *r = batch ? frozen_push(frozen, batch, blen) : rec_push(hot);
-        if (!r) return fail(SNAP_INTERNAL, err, errlen, "out of memory");
+        if (!r) return log_fail(SNAP_INTERNAL, err, errlen, "out of memory");
         r->day = day;
         r->type = (uint8_t)type;
         r->mlen = (uint8_t)f->len;
@@ -202,12 +192,12 @@ static int add_pairs(redisReply **kv, size_t npairs, int32_t day, int type, cons
 int snapshot_redis_failure(rconn *rc, const redisReply *r, char *err, size_t errlen)
 {
     metrics_inc(m_redis_failures);
-    if (!r) return fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", rconn_error(rc));
+    if (!r) return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", rconn_error(rc));
     /* A server that is loading, busy, failing over… is unavailable for now. */
     static const char *const transient[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "OOM"};
     for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
-        if (rreply_is_error(r, transient[i])) return fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", r->str);
-    return fail(SNAP_INTERNAL, err, errlen, "Redis error: %s",
+        if (rreply_is_error(r, transient[i])) return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", r->str);
+    return log_fail(SNAP_INTERNAL, err, errlen, "Redis error: %s",
                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 }
 
@@ -293,13 +283,13 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
     hint->gen++;
     const char *bad = "unexpected snapshot reply from Redis";
     size_t n = r->elements;
-    if (r->type != REDIS_REPLY_ARRAY || n < 4) return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+    if (r->type != REDIS_REPLY_ARRAY || n < 4) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
     redisReply **e = r->element;
     int rv = parse_header(e[0], e[1], out, err, errlen);
     if (rv) return rv;
     if (!is_str(e[2]) || strcmp(e[2]->str, "t") || e[3]->type != REDIS_REPLY_INTEGER || e[3]->integer < 0 ||
         (size_t)e[3]->integer > n - 4)
-        return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+        return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
 
     /* The layout, for the next request's fast path. */
     int hint_ok = 1;
@@ -314,31 +304,31 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
 
     while (i < n) {
         const redisReply *tag = e[i];
-        if (!is_str(tag) || tag->len != 1) return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+        if (!is_str(tag) || tag->len != 1) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
         char t = tag->str[0];
         if (t == 'x') {
-            if (i + 1 >= n || !is_str(e[i + 1])) return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
-            return fail(SNAP_INTERNAL, err, errlen, "corrupt data: archive batch %.60s is pending but %s%.60s is missing",
+            if (i + 1 >= n || !is_str(e[i + 1])) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+            return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: archive batch %.60s is pending but %s%.60s is missing",
                         e[i + 1]->str, KEYS_BATCH_PREFIX, e[i + 1]->str);
         }
         if (t == 'p') {
-            if (i + 2 >= n || !is_str(e[i + 1]) || !is_str(e[i + 2])) return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+            if (i + 2 >= n || !is_str(e[i + 1]) || !is_str(e[i + 2])) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
             if (hint_add_batch(hint, e[i + 1]->str, e[i + 1]->len, e[i + 2]->str, e[i + 2]->len)) hint_ok = 0;
             i += 3;
             continue;
         }
-        if (t != 'h' && t != 'f') return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+        if (t != 'h' && t != 'f') return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
         size_t k = i + 1;
         const redisReply *batch = t == 'f' ? e[k++] : NULL;
-        if (k + 3 > n) return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+        if (k + 3 > n) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
         const redisReply *dayr = e[k], *typer = e[k + 1], *cntr = e[k + 2];
         if (!is_str(dayr) || typer->type != REDIS_REPLY_INTEGER || cntr->type != REDIS_REPLY_INTEGER ||
             typer->integer < 0 || typer->integer >= TXN_TYPES || cntr->integer < 0 ||
             (size_t)cntr->integer > (n - k - 3) / 2 || (batch && !is_str(batch)))
-            return fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+            return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
         int32_t day;
         if (parse_day(dayr->str, dayr->len, &day))
-            return fail(SNAP_INTERNAL, err, errlen, "corrupt data: %.40s (a tracked or frozen day) is not a day",
+            return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %.40s (a tracked or frozen day) is not a day",
                         dayr->str);
         size_t cnt = (size_t)cntr->integer;
         rv = add_pairs(e + k + 3, cnt, day, (int)typer->integer, batch ? batch->str : NULL, batch ? batch->len : 0,
@@ -477,7 +467,7 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
     if (r->type != REDIS_REPLY_ARRAY) return snapshot_redis_failure(rc, first_err ? first_err : r, err, errlen);
     redisReply **e = r->element;
     size_t n = r->elements;
-    if (n != ncmd - 2 || n < 4) return fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
+    if (n != ncmd - 2 || n < 4) return log_fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
     for (size_t i = 0; i < n; i++)
         if (e[i]->type == REDIS_REPLY_ERROR) return snapshot_redis_failure(rc, e[i], err, errlen);
 
@@ -509,7 +499,7 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
     for (size_t i = 0; i < nhot; i++)
         for (int t = 0; t < TXN_TYPES; t++, k++) {
             if (e[k]->type != REDIS_REPLY_ARRAY || e[k]->elements % 2)
-                return fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
+                return log_fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
             rv = add_pairs(e[k]->element, e[k]->elements / 2, hot_days[i], t, NULL, 0, hot, frozen, err, errlen);
             if (rv) return rv;
         }
@@ -519,7 +509,7 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
         for (size_t d = 0; d < nd; d++)
             for (int t = 0; t < TXN_TYPES; t++, k++) {
                 if (e[k]->type != REDIS_REPLY_ARRAY || e[k]->elements % 2)
-                    return fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
+                    return log_fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
                 rv = add_pairs(e[k]->element, e[k]->elements / 2, bd[d], t, h->b[i].id, h->b[i].idlen, hot, frozen,
                                err, errlen);
                 if (rv) return rv;

@@ -20,7 +20,6 @@
 #include "txn.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,16 +97,6 @@ void stats_scratch_trim(stats_scratch *s)
     }
 }
 
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(int status, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 /* ---- MongoDB (step b) ----------------------------------------------------- */
 
 static int cmp_doc(const void *a, const void *b)
@@ -121,18 +110,18 @@ static int parse_doc(const bson_t *doc, int32_t from, int32_t to, cold_view *cv,
     bson_iter_t it, sub;
     uint32_t dlen = 0;
     if (!bson_iter_init_find(&it, doc, "date") || !BSON_ITER_HOLDS_UTF8(&it))
-        return fail(-1, err, errlen, "corrupt data: a MongoDB day document has no date string");
+        return log_fail(-1, err, errlen, "corrupt data: a MongoDB day document has no date string");
     const char *date = bson_iter_utf8(&it, &dlen);
     int64_t day;
-    if (ts_parse_day(date, dlen, &day)) return fail(-1, err, errlen, "corrupt data: MongoDB date is not a day");
+    if (ts_parse_day(date, dlen, &day)) return log_fail(-1, err, errlen, "corrupt data: MongoDB date is not a day");
     if (day < from || day > to) return 0; /* the filter says it cannot happen */
-    if (cold_view_push_doc(cv, (int32_t)day)) return fail(-1, err, errlen, "out of memory");
+    if (cold_view_push_doc(cv, (int32_t)day)) return log_fail(-1, err, errlen, "out of memory");
     cold_doc *d = &cv->docs[cv->ndocs - 1];
     for (int type = 0; type < TXN_TYPES; type++) {
         const char *side = txn_type_plural(type);
         if (!bson_iter_init_find(&it, doc, side)) continue; /* either side may be absent */
         if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &sub))
-            return fail(-1, err, errlen, "corrupt data: MongoDB %s.%s is not a document", date, side);
+            return log_fail(-1, err, errlen, "corrupt data: MongoDB %s.%s is not a document", date, side);
         while (bson_iter_next(&sub)) {
             const char *m = bson_iter_key(&sub);
             size_t mlen = strlen(m);
@@ -140,12 +129,12 @@ static int parse_doc(const bson_t *doc, int32_t from, int32_t to, cold_view *cv,
             if (BSON_ITER_HOLDS_INT64(&sub)) cents = bson_iter_int64(&sub);
             else if (BSON_ITER_HOLDS_INT32(&sub)) cents = bson_iter_int32(&sub);
             else
-                return fail(-1, err, errlen, "corrupt data: MongoDB %s.%s.%.40s is not integer cents", date, side, m);
+                return log_fail(-1, err, errlen, "corrupt data: MongoDB %s.%s.%.40s is not integer cents", date, side, m);
             if (!rec_method_ok(m, mlen))
-                return fail(-1, err, errlen, "corrupt data: MongoDB %s.%s has a field that is not a payment method",
+                return log_fail(-1, err, errlen, "corrupt data: MongoDB %s.%s has a field that is not a payment method",
                             date, side);
             rec *r = rec_push(&cv->items);
-            if (!r) return fail(-1, err, errlen, "out of memory");
+            if (!r) return log_fail(-1, err, errlen, "out of memory");
             r->day = (int32_t)day;
             r->type = (uint8_t)type;
             r->mlen = (uint8_t)mlen;
@@ -156,13 +145,13 @@ static int parse_doc(const bson_t *doc, int32_t from, int32_t to, cold_view *cv,
     }
     if (bson_iter_init_find(&it, doc, "batches")) {
         if (!BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &sub))
-            return fail(-1, err, errlen, "corrupt data: MongoDB %s.batches is not an array", date);
+            return log_fail(-1, err, errlen, "corrupt data: MongoDB %s.batches is not an array", date);
         while (bson_iter_next(&sub)) {
             uint32_t blen;
             if (!BSON_ITER_HOLDS_UTF8(&sub))
-                return fail(-1, err, errlen, "corrupt data: MongoDB %s.batches holds a non-string", date);
+                return log_fail(-1, err, errlen, "corrupt data: MongoDB %s.batches holds a non-string", date);
             const char *b = bson_iter_utf8(&sub, &blen);
-            if (cold_view_push_batch(cv, b, blen)) return fail(-1, err, errlen, "out of memory");
+            if (cold_view_push_batch(cv, b, blen)) return log_fail(-1, err, errlen, "out of memory");
         }
     }
     return 0;
@@ -189,7 +178,7 @@ static int read_cold(const stats_env *env, int32_t from, int32_t to, cold_view *
     if (rc == STATS_OK && mongoc_cursor_error(cur, &e)) {
         mongo_count_error();
         stats_mongo_state(0, e.message);
-        rc = fail(STATS_UNAVAILABLE, err, errlen, "MongoDB unavailable: %s", e.message);
+        rc = log_fail(STATS_UNAVAILABLE, err, errlen, "MongoDB unavailable: %s", e.message);
     } else if (rc == STATS_OK) {
         stats_mongo_state(1, NULL);
     }
@@ -204,7 +193,7 @@ static int read_cold(const stats_env *env, int32_t from, int32_t to, cold_view *
         if (cv->docs[i].day == cv->docs[i - 1].day) {
             char d[TS_DAY_LEN + 1];
             ts_format_day(cv->docs[i].day, d);
-            return fail(STATS_INTERNAL, err, errlen, "corrupt data: two MongoDB documents for %s", d);
+            return log_fail(STATS_INTERNAL, err, errlen, "corrupt data: two MongoDB documents for %s", d);
         }
     return STATS_OK;
 }
@@ -248,7 +237,7 @@ static int render(stats_scratch *s, char *err, size_t errlen)
             if (__builtin_add_overflow(v[w - 1].cents, v[i].cents, &v[w - 1].cents)) {
                 char d[TS_DAY_LEN + 1];
                 ts_format_day(v[i].day, d);
-                return fail(STATS_INTERNAL, err, errlen, "amount overflow on %s %s", d, v[i].method);
+                return log_fail(STATS_INTERNAL, err, errlen, "amount overflow on %s %s", d, v[i].method);
             }
         } else {
             v[w++] = v[i];
@@ -285,7 +274,7 @@ static int render(stats_scratch *s, char *err, size_t errlen)
         bad |= PUT_LIT(s, "}");
     }
     bad |= PUT_LIT(s, "}}");
-    return bad ? fail(STATS_INTERNAL, err, errlen, "out of memory") : STATS_OK;
+    return bad ? log_fail(STATS_INTERNAL, err, errlen, "out of memory") : STATS_OK;
 }
 
 /* Step d: cold documents and the frozen hashes their batches do not cover. */
@@ -293,7 +282,7 @@ static int merge_tiers(stats_scratch *s, const snapshot *snap, char *err, size_t
 {
     for (size_t i = 0; i < s->cold.items.n; i++) {
         rec *r = rec_push(&s->recs);
-        if (!r) return fail(STATS_INTERNAL, err, errlen, "out of memory");
+        if (!r) return log_fail(STATS_INTERNAL, err, errlen, "out of memory");
         *r = s->cold.items.v[i];
     }
     for (size_t i = 0; i < s->frozen.n; i++) {
@@ -303,7 +292,7 @@ static int merge_tiers(stats_scratch *s, const snapshot *snap, char *err, size_t
             if (d && cold_doc_has_batch(&s->cold, d, f->batch, f->blen)) continue; /* already in MongoDB */
         }
         rec *r = rec_push(&s->recs);
-        if (!r) return fail(STATS_INTERNAL, err, errlen, "out of memory");
+        if (!r) return log_fail(STATS_INTERNAL, err, errlen, "out of memory");
         *r = f->r;
     }
     return STATS_OK;
@@ -320,7 +309,7 @@ static int version_unchanged(rconn *rc, uint64_t version, int *same, char *err, 
     if (!r || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL))
         rv = snapshot_redis_failure(rc, r, err, errlen) == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
     else if (snapshot_parse_version(r, &now))
-        rv = fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
+        rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
     if (r) freeReplyObject(r);
     *same = rv == STATS_OK && now == version;
     return rv;
@@ -372,6 +361,6 @@ int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from
         if (n + 1 < attempts) metrics_inc(m_retries);
     }
     metrics_inc(m_exhausted);
-    return fail(STATS_BUSY, err, errlen,
+    return log_fail(STATS_BUSY, err, errlen,
                 "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
 }

@@ -139,3 +139,14 @@ int log_state_report(log_state *st, const char *what, int up, const char *detail
     }
     return 1;
 }
+
+int log_fail(int status, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}

@@ -42,6 +42,12 @@ const char *log_q(char *buf, size_t n, const char *s);
  * '=' or control character inside): dep=mongodb, dep="redis 10.0.0.1:6379". */
 const char *log_qv(char *buf, size_t n, const char *s);
 
+/* For functions that report an error to their caller through an out-parameter:
+ * formats the message into err (when err is not NULL) and returns status, so
+ * `return log_fail(400, err, errlen, "bad date %s", s);` reads as one step. */
+int log_fail(int status, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /*
  * Log a dependency's state only when it changes ("redis unreachable" once,
  * then "redis reachable again" once), never once per retry.

@@ -46,6 +46,15 @@ static void test_level_names_parse_case_insensitively(void **st)
 
 static uint64_t forty_two(void) { return 42; }
 
+static void test_log_fail_formats_the_error_and_returns_the_status(void **st)
+{
+    (void)st;
+    char err[16];
+    assert_int_equal(log_fail(400, err, sizeof err, "bad date %s", "2026-13-01"), 400);
+    assert_string_equal(err, "bad date 2026-1"); /* truncated to fit, terminated */
+    assert_int_equal(log_fail(-1, NULL, 0, "no buffer %d", 1), -1);
+}
+
 static void test_metrics_render_families_once_and_cumulative_buckets(void **st)
 {
     (void)st;
@@ -88,6 +97,7 @@ int main(void)
         cmocka_unit_test(test_log_q_escapes_quotes_and_newlines),
         cmocka_unit_test(test_dependency_state_is_reported_once_per_change),
         cmocka_unit_test(test_level_names_parse_case_insensitively),
+        cmocka_unit_test(test_log_fail_formats_the_error_and_returns_the_status),
         cmocka_unit_test(test_metrics_render_families_once_and_cumulative_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
