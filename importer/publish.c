@@ -418,6 +418,19 @@ static void log_partial(publisher *p, const char *why)
               log_q(q, sizeof q, p->file), p->ck, log_q(qw, sizeof qw, why));
 }
 
+/* Fault 1 (set only by tests, through publish_test_fault): the transaction
+ * is sent without its EXEC and the connection dies, so Redis discards it.
+ * Returns 1 when it fired. */
+static int fault_cut_before_exec(publisher *p, redisContext *c, batch *b)
+{
+    if (p->fault != 1) return 0;
+    p->fault = 0;
+    append_transaction(p, c, b, 1);
+    flush_output(c);
+    drop(p);
+    return 1;
+}
+
 /*
  * Commit b synchronously, whatever it takes: reconnect, re-read the
  * checkpoint, send again only if it did not commit.  unknown: an earlier
@@ -437,11 +450,7 @@ static int settle(publisher *p, batch *b, int unknown)
         case C_FATAL: return PUBLISH_FATAL;
         default: break;
         }
-        if (p->fault == 1) { /* test: the connection dies before EXEC is sent */
-            p->fault = 0;
-            append_transaction(p, c, b, 1);
-            flush_output(c);
-            drop(p);
+        if (fault_cut_before_exec(p, c, b)) {
             unknown = 1;
             continue;
         }
@@ -521,11 +530,7 @@ int publish_commit(publisher *p, int done, import_counts *counts)
     int unknown = 0;
     switch (check_checkpoint(p, c, b, 0)) {
     case C_SEND:
-        if (p->fault == 1) { /* test: the connection dies before EXEC is sent */
-            p->fault = 0;
-            append_transaction(p, c, b, 1);
-            flush_output(c);
-            drop(p);
+        if (fault_cut_before_exec(p, c, b)) {
             unknown = 1;
             break;
         }
