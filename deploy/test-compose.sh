@@ -225,14 +225,6 @@ settled() {
     for d in $(rcli smembers system:tracked_days); do [[ ! "$d" < "$cutoff" ]] || return 1; done
     return 0
 }
-wait_until() { # wait_until SECONDS COMMAND…: polls COMMAND until it succeeds or time is up
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        [ $SECONDS -lt $deadline ] || return 1
-        sleep 0.5
-    done
-}
 stats_exact() { # stats_exact EXPECTED NAME
     local from to
     read -r from to < <("${ORACLE[@]}" range "$1")
@@ -249,10 +241,10 @@ check "the importer service imports the bundled sample (CSV_PATH) and exits 0" [
 dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1.log" 2>&1
 check "the importer imports the generated file and exits 0" [ $? = 0 ]
 check_drained() { # check_drained SECONDS NAME
-    if wait_until "$1" drained; then ok "$2"; else not_ok "$2" "not drained after $1 s"; drain_diag; fi
+    if txagg_wait_cmd "$1" drained; then ok "$2"; else not_ok "$2" "not drained after $1 s"; drain_diag; fi
 }
 check_drained 300 "every entry is delivered and acknowledged (nothing pending)"
-check "days older than RETENTION_DAYS leave redis (archival settled)" wait_until 300 settled
+check "days older than RETENTION_DAYS leave redis (archival settled)" txagg_wait_cmd 300 settled
 check "system:archived_through is set: days were archived to mongo" test -n "$(rcli get system:archived_through)"
 oldest=$(head -1 "$TMP/expected1.tsv" | cut -f1)
 is "$(rcli keys "agg:$oldest:*" | grep -c .)" 0 "the oldest day ($oldest) is no longer in redis: only mongo holds it"
@@ -300,13 +292,13 @@ clock_before=$(rcli get system:virtual_clock)
 dc restart -t 20 redis >"$TMP/restart.log" 2>&1
 check "redis restarts" [ $? = 0 ]
 redis_healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$(containers redis)" 2>/dev/null)" = healthy ]; }
-check "redis comes back healthy" wait_until 60 redis_healthy
+check "redis comes back healthy" txagg_wait_cmd 60 redis_healthy
 clock_after=$(rcli get system:virtual_clock)
 not_before() { [ -n "$1" ] && [ -n "$2" ] && ! [[ "$2" < "$1" ]]; }
 check "the virtual clock survives the redis restart (AOF): $clock_before -> $clock_after" \
     not_before "$clock_before" "$clock_after"
 check_drained 300 "after the kill and the restart every entry is delivered and acknowledged"
-check "archival settles again" wait_until 300 settled
+check "archival settles again" txagg_wait_cmd 300 settled
 is "$(rcli xpending transactions aggregators | head -1)" 0 "XPENDING counts 0 entries in the group"
 is "$(rcli keys 'archive:frozen:*' | grep -c .)" 0 "no frozen archive hash is left behind"
 stats_exact "$TMP/expected2.tsv" "/stats equals sample + both generated files after kill and restart, exact to the cent"
