@@ -11,7 +11,8 @@
 # Installs as root (or through sudo), without prompts: build tools, pkg-config,
 # the five libraries' -dev packages (hiredis, mongo-c-driver, civetweb, cJSON,
 # libcsv), cmocka, redis-server/redis-tools, curl, wrk, python3 (test oracles),
-# chromium (the dashboard test renders the page headless);
+# chromium (the dashboard test renders the page headless), valgrind (the
+# services' leak test);
 # and a MongoDB-wire server: `mongod` if one is on PATH, otherwise FerretDB
 # v1.24.2 built from the Go module proxy into the cache directory
 # ($TXAGG_CACHE, default ~/.cache/txagg).  `go install …@v1.24.2` does not work
@@ -49,7 +50,7 @@ say() { [ "$mode" = if-missing ] && [ "${said:-0}" = 0 ] && { said=1; echo "deps
 
 apt_pkgs=(build-essential pkg-config libhiredis-dev libmongoc-dev libbson-dev libcivetweb-dev
     libcjson-dev libcsv-dev libcmocka-dev redis-server redis-tools curl wrk python3 ca-certificates procps
-    chromium)
+    chromium valgrind)
 for w in "${with[@]}"; do
     case $w in
     fuzz) apt_pkgs+=(clang libclang-rt-14-dev) ;;
