@@ -103,11 +103,12 @@ teardown() {
     local left
     left=$(docker ps -aq --filter "label=org.txagg.test=$PROJECT")
     [ -z "$left" ] || docker rm -f $left >/dev/null 2>&1
-    if [ $built_image = 1 ] && [ "${TXAGG_KEEP_IMAGE:-0}" != 1 ]; then docker rmi "$IMAGE" >/dev/null 2>&1; fi
+    if [ $built_image = 1 ] && [ "${TXAGG_KEEP_IMAGE:-0}" != 1 ]; then docker rmi --no-prune "$IMAGE" >/dev/null 2>&1; fi
     # The classic builder (Compose v1) leaves the build stage as an untagged
     # image, labelled with this run's build id.
     left=$(docker images -q --filter dangling=true --filter "label=org.txagg.build-id=$PROJECT")
-    [ -z "$left" ] || docker rmi $left >/dev/null 2>&1
+    # --no-prune keeps its parents: the classic builder's cache, not this run's.
+    [ -z "$left" ] || docker rmi --no-prune $left >/dev/null 2>&1
     left="$(containers '' all)$(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT")"
     left+=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT")
     [ -z "$left" ] || echo "# WARNING: teardown left objects of project $PROJECT behind: $left"
