@@ -106,18 +106,11 @@ api_app *api_server_start(const txagg_config *cfg, char *err, size_t errlen)
     cb.init_thread = init_thread;
     cb.exit_thread = exit_thread;
     cb.http_error = on_http_error;
-    cb.log_message = http_log_message;
-    char etext[256] = "";
-    unsigned ecode = 0;
-    struct mg_init_data init = {&cb, app, opts};
-    struct mg_error_data edata = {&ecode, etext, sizeof etext};
-    app->ctx = mg_start2(&init, &edata);
+    app->ctx = http_start(&cb, app, opts, on_request, err, errlen);
     if (!app->ctx) {
-        snprintf(err, errlen, "listen %s: %s", ports, etext[0] ? etext : "failed");
         free_app(app);
         return NULL;
     }
-    mg_set_request_handler(app->ctx, "/", on_request, app);
     struct mg_server_port sp[4];
     int n = mg_get_server_ports(app->ctx, 4, sp);
     app->port = n > 0 ? sp[0].port : cfg->api_port;

@@ -132,6 +132,24 @@ int http_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+struct mg_context *http_start(struct mg_callbacks *cb, void *user, const char **opts,
+                              int (*handler)(struct mg_connection *, void *), char *err, size_t errlen)
+{
+    http_global_init();
+    if (!cb->log_message) cb->log_message = http_log_message;
+    char etext[256] = "";
+    unsigned ecode = 0;
+    struct mg_init_data init = {cb, user, opts};
+    struct mg_error_data edata = {&ecode, etext, sizeof etext};
+    struct mg_context *ctx = mg_start2(&init, &edata);
+    if (!ctx) {
+        snprintf(err, errlen, "listen %s: %s", opts[1], etext[0] ? etext : "failed");
+        return NULL;
+    }
+    mg_set_request_handler(ctx, "/", handler, user);
+    return ctx;
+}
+
 http_listener *http_listener_start(const char *host, int port, int (*ready_fn)(void *), void *arg, char *err,
                                    size_t errlen)
 {
@@ -149,18 +167,11 @@ http_listener *http_listener_start(const char *host, int port, int (*ready_fn)(v
                           "request_timeout_ms", "5000", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
-    cb.log_message = http_log_message;
-    char etext[256] = "";
-    unsigned ecode = 0;
-    struct mg_init_data init = {&cb, l, opts};
-    struct mg_error_data edata = {&ecode, etext, sizeof etext};
-    l->ctx = mg_start2(&init, &edata);
+    l->ctx = http_start(&cb, l, opts, handle, err, errlen);
     if (!l->ctx) {
-        snprintf(err, errlen, "listen %s: %s", ports, etext[0] ? etext : "failed");
         free(l);
         return NULL;
     }
-    mg_set_request_handler(l->ctx, "/", handle, l);
     return l;
 }
 

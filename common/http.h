@@ -15,9 +15,19 @@
 #include <stddef.h>
 
 struct mg_connection;
+struct mg_context;
+struct mg_callbacks;
 
 /* civetweb's mg_init_library, once per process. */
 void http_global_init(void);
+
+/* Start a civetweb server with options opts (listening_ports first, as
+ * mg_start2 wants them), callbacks cb (their log_message set to
+ * http_log_message when unset) and user data, and route every URI to
+ * handler.  On failure (port taken, bad address) returns NULL with err =
+ * "listen PORTS: civetweb's reason". */
+struct mg_context *http_start(struct mg_callbacks *cb, void *user, const char **opts,
+                              int (*handler)(struct mg_connection *, void *), char *err, size_t errlen);
 
 typedef struct http_listener http_listener;
 
