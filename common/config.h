@@ -4,8 +4,14 @@
  * error naming the variable (the binary then exits 2).  An empty value means
  * "unset" (so `API_TOKEN=` in a .env file leaves the API open).
  *
- * Names and defaults are the contract of DESIGN.md; --help of every binary
- * prints the subset it reads from the same table, so the two cannot drift.
+ * Listen addresses (API_HOST, METRICS_HOST) are checked here too: an IPv4
+ * address or a host name, or an IPv6 address only when the civetweb library
+ * was built with IPv6 (Debian's is not) — so a listener the user asked for
+ * cannot fail later for a reason the configuration could have named.
+ *
+ * Names, defaults and bounds are a contract (docs/CONTRACTS.md
+ * "Configuration"); --help of every binary prints the subset it reads from
+ * the same table, so the two cannot drift.
  */
 #ifndef TXAGG_CONFIG_H
 #define TXAGG_CONFIG_H
@@ -29,6 +35,8 @@ typedef struct txagg_config {
     char redis_username[128];
     char redis_password[256];
     int redis_timeout_ms;
+    char redis_cluster[1024]; /* REDIS_CLUSTER seed list "host:port,…"; empty = one Redis */
+    int redis_partitions;     /* REDIS_PARTITIONS; its meaning belongs to the key schema */
     /* MongoDB */
     char mongodb_uri[1024];
     char mongodb_database[64];
@@ -52,6 +60,8 @@ typedef struct txagg_config {
     char api_host[256];
     int api_port;
     int api_threads;
+    int api_head_timeout_s; /* a new connection's whole request head within this */
+    int api_probe_port;     /* /health and /ready on their own listener; 0 = none */
     char api_token[256];
     int max_range_days;
     /* every binary */
@@ -68,6 +78,25 @@ int config_load(txagg_config *cfg, unsigned bin, char *err, size_t errlen);
 
 /* The variables `bin` reads, with defaults and descriptions (for --help). */
 void config_print_env_help(FILE *out, unsigned bin);
+
+/* REDIS_PARTITIONS: bounds, and the default on one Redis / in cluster mode. */
+#define CONFIG_PARTITIONS_MAX 1024
+#define CONFIG_PARTITIONS_DEFAULT 1
+#define CONFIG_PARTITIONS_DEFAULT_CLUSTER 16
+
+/* One "host:port" of a list such as REDIS_CLUSTER. */
+typedef struct config_hostport {
+    char host[256];
+    int port;
+} config_hostport;
+#define CONFIG_MAX_SEEDS 32
+
+/*
+ * Parse "host:port,host:port,…" (an IPv6 address in brackets: "[::1]:7000")
+ * into out[0..max).  Returns the count (>= 1), or -1 with err saying what is
+ * wrong (the caller prefixes the variable's name).
+ */
+int config_hostports(const char *list, config_hostport *out, int max, char *err, size_t errlen);
 
 /* "importer (txagg) 0.1.0" */
 void config_print_version(FILE *out, const char *prog);

@@ -1,12 +1,14 @@
 /*
- * http — worker listener and response helpers; see http.h.
+ * http — reply shapes, the listening address and the small listener; see
+ * http.h.
  *
- * Responses are written whole (status line, headers with Content-Length,
- * body) by http_reply, and each handler returns the status code so civetweb
- * records it and keeps the connection alive where allowed.
+ * Responses are written whole by http_reply, and each handler returns the
+ * status code so civetweb records it and keeps the connection alive where
+ * allowed.
  *
- * Invariant: handlers do no I/O besides answering — /ready reads a flag the
- * service's loop maintains — so a probe never waits on Redis or MongoDB.
+ * Invariant: a listener's handlers do no I/O besides answering — /ready
+ * calls the owner's ready_fn, which reads state the owner's loop maintains —
+ * so a probe never waits on Redis or MongoDB.
  */
 #include "http.h"
 #include "log.h"
@@ -19,9 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CT_JSON "application/json"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
 struct http_listener {
     struct mg_context *ctx;
-    int (*ready_fn)(void *);
+    unsigned flags;
+    http_ready_fn ready_fn;
     void *arg;
 };
 
@@ -33,22 +39,7 @@ void http_global_init(void)
     pthread_once(&once, lib_init);
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "";
-    }
-}
+/* ---- replies ------------------------------------------------------------- */
 
 int http_reply(struct mg_connection *conn, int status, const char *ctype, const char *body, size_t len,
                const char *extra_headers)
@@ -57,30 +48,66 @@ int http_reply(struct mg_connection *conn, int status, const char *ctype, const 
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\n%s\r\n",
-                     status, status_text(status), ctype, len, extra_headers ? extra_headers : "");
-    if (n < 0 || (size_t)n >= sizeof head) return -1;
+                     status, mg_get_response_code_text(conn, status), ctype, len, extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof head) { /* cannot happen with our headers; say so rather than hang */
+        log_error("http reply head too long", "status=%d", status);
+        return status;
+    }
     /* One buffer when small: a single send keeps latency low on keep-alive. */
     int head_only = http_method_is_get(conn) == 2;
     if (!head_only && len <= 16384) {
         char buf[sizeof head + 16384];
         memcpy(buf, head, (size_t)n);
         memcpy(buf + n, body, len);
-        return mg_write(conn, buf, (size_t)n + len) > 0 ? 0 : -1;
+        mg_write(conn, buf, (size_t)n + len);
+        return status;
     }
-    if (mg_write(conn, head, (size_t)n) <= 0) return -1;
-    if (head_only || len == 0) return 0;
-    return mg_write(conn, body, len) > 0 ? 0 : -1;
+    if (mg_write(conn, head, (size_t)n) > 0 && !head_only && len > 0) mg_write(conn, body, len);
+    return status;
 }
 
-int http_reply_detail(struct mg_connection *conn, int status, const char *detail)
+int http_reply_str(struct mg_connection *conn, int status, const char *ctype, const char *body,
+                   const char *extra_headers)
+{
+    return http_reply(conn, status, ctype, body, strlen(body), extra_headers);
+}
+
+int http_reply_detail(struct mg_connection *conn, int status, const char *detail, const char *extra_headers)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "detail", detail);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    int rv = http_reply(conn, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
+    http_reply_str(conn, status, CT_JSON, s ? s : "{}", extra_headers);
     cJSON_free(s);
-    return rv;
+    return status;
+}
+
+int http_reply_not_found(struct mg_connection *conn) { return http_reply_detail(conn, 404, "not found", NULL); }
+
+int http_reply_bad_method(struct mg_connection *conn)
+{
+    return http_reply_detail(conn, 405, "method not allowed (use GET or HEAD)", "Allow: GET, HEAD\r\n");
+}
+
+int http_reply_health(struct mg_connection *conn)
+{
+    return http_reply_str(conn, 200, CT_JSON, "{\"status\":\"ok\"}", NULL);
+}
+
+int http_reply_ready(struct mg_connection *conn, int ready)
+{
+    return http_reply_str(conn, ready ? 200 : 503, CT_JSON, ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}",
+                          NULL);
+}
+
+int http_reply_metrics(struct mg_connection *conn)
+{
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    http_reply(conn, 200, CT_METRICS, text ? text : "", text ? len : 0, NULL);
+    free(text);
+    return 200;
 }
 
 int http_method_is_get(struct mg_connection *conn)
@@ -92,38 +119,6 @@ int http_method_is_get(struct mg_connection *conn)
     return 0;
 }
 
-static int handle(struct mg_connection *conn, void *cbdata)
-{
-    http_listener *l = cbdata;
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    const char *uri = ri->local_uri ? ri->local_uri : "";
-    int is_known = !strcmp(uri, "/health") || !strcmp(uri, "/ready") || !strcmp(uri, "/metrics");
-    if (!is_known) {
-        http_reply_detail(conn, 404, "not found");
-        return 404;
-    }
-    if (!http_method_is_get(conn)) {
-        http_reply(conn, 405, "application/json", "{\"detail\":\"method not allowed\"}", 31, "Allow: GET, HEAD\r\n");
-        return 405;
-    }
-    if (!strcmp(uri, "/health")) {
-        const char *b = "{\"status\":\"ok\"}";
-        http_reply(conn, 200, "application/json", b, strlen(b), NULL);
-        return 200;
-    }
-    if (!strcmp(uri, "/ready")) {
-        int ready = l->ready_fn ? l->ready_fn(l->arg) : 1;
-        const char *b = ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not ready\"}";
-        http_reply(conn, ready ? 200 : 503, "application/json", b, strlen(b), NULL);
-        return ready ? 200 : 503;
-    }
-    size_t len = 0;
-    char *text = metrics_render(&len);
-    http_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0, NULL);
-    free(text);
-    return 200;
-}
-
 int http_log_message(const struct mg_connection *conn, const char *message)
 {
     (void)conn;
@@ -132,48 +127,88 @@ int http_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
-struct mg_context *http_start(struct mg_callbacks *cb, void *user, const char **opts,
+/* ---- servers ------------------------------------------------------------- */
+
+int http_listen_spec(const char *host, int port, char *buf, size_t n)
+{
+    int w = strchr(host, ':') ? snprintf(buf, n, "[%s]:%d", host, port) : snprintf(buf, n, "%s:%d", host, port);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+#define HTTP_MAX_OPTS 40
+
+struct mg_context *http_start(struct mg_callbacks *cb, void *user, const char *host, int port, const char **opts,
                               int (*handler)(struct mg_connection *, void *), char *err, size_t errlen)
 {
     http_global_init();
+    char ports[300];
+    if (http_listen_spec(host, port, ports, sizeof ports)) {
+        snprintf(err, errlen, "listen %.200s: address too long", host);
+        return NULL;
+    }
+    const char *all[HTTP_MAX_OPTS + 3] = {"listening_ports", ports};
+    size_t k = 2;
+    for (size_t i = 0; opts && opts[i] && k < HTTP_MAX_OPTS; i++) all[k++] = opts[i];
+    all[k] = NULL;
     if (!cb->log_message) cb->log_message = http_log_message;
     char etext[256] = "";
     unsigned ecode = 0;
-    struct mg_init_data init = {cb, user, opts};
+    struct mg_init_data init = {cb, user, all};
     struct mg_error_data edata = {&ecode, etext, sizeof etext};
     struct mg_context *ctx = mg_start2(&init, &edata);
     if (!ctx) {
-        snprintf(err, errlen, "listen %s: %s", opts[1], etext[0] ? etext : "failed");
+        snprintf(err, errlen, "listen %s: %s", ports, etext[0] ? etext : "failed");
         return NULL;
     }
     mg_set_request_handler(ctx, "/", handler, user);
     return ctx;
 }
 
-http_listener *http_listener_start(const char *host, int port, int (*ready_fn)(void *), void *arg, char *err,
-                                   size_t errlen)
+int http_bound_port(struct mg_context *ctx)
 {
-    http_global_init();
+    struct mg_server_port sp[4];
+    int n = mg_get_server_ports(ctx, 4, sp);
+    return n > 0 ? sp[0].port : -1;
+}
+
+static int handle(struct mg_connection *conn, void *cbdata)
+{
+    http_listener *l = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *uri = ri->local_uri ? ri->local_uri : "";
+    int metrics = (l->flags & HTTP_LISTEN_METRICS) && !strcmp(uri, "/metrics");
+    if (strcmp(uri, "/health") && strcmp(uri, "/ready") && !metrics) return http_reply_not_found(conn);
+    if (!http_method_is_get(conn)) return http_reply_bad_method(conn);
+    if (!strcmp(uri, "/health")) return http_reply_health(conn);
+    if (metrics) return http_reply_metrics(conn);
+    int ready = l->ready_fn ? l->ready_fn(l->arg, ri->query_string) : HTTP_READY;
+    if (ready == HTTP_BAD_QUERY) return http_reply_detail(conn, 400, "unknown query for /ready", NULL);
+    return http_reply_ready(conn, ready == HTTP_READY);
+}
+
+http_listener *http_listener_start(const char *host, int port, unsigned flags, http_ready_fn ready_fn, void *arg,
+                                   char *err, size_t errlen)
+{
     http_listener *l = calloc(1, sizeof *l);
     if (!l) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    l->flags = flags;
     l->ready_fn = ready_fn;
     l->arg = arg;
-    char ports[300];
-    snprintf(ports, sizeof ports, "%s:%d", host, port);
-    const char *opts[] = {"listening_ports", ports, "num_threads", "2", "enable_keep_alive", "no",
-                          "request_timeout_ms", "5000", NULL};
+    const char *opts[] = {"num_threads", "2", "enable_keep_alive", "no", "request_timeout_ms", "5000", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
-    l->ctx = http_start(&cb, l, opts, handle, err, errlen);
+    l->ctx = http_start(&cb, l, host, port, opts, handle, err, errlen);
     if (!l->ctx) {
         free(l);
         return NULL;
     }
     return l;
 }
+
+int http_listener_port(const http_listener *l) { return http_bound_port(l->ctx); }
 
 void http_listener_stop(http_listener *l)
 {

@@ -32,8 +32,6 @@ void log_set_level(int level)
         log_level = level;
 }
 
-int log_get_level(void) { return log_level; }
-
 int log_enabled(int level) { return level >= log_level; }
 
 int log_level_parse(const char *s)

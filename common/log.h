@@ -18,7 +18,6 @@ enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR
 
 void log_init(const char *svc, int level);
 void log_set_level(int level);
-int log_get_level(void);
 int log_enabled(int level);
 /* Parses DEBUG|INFO|WARNING|WARN|ERROR (any case); -1 when unknown. */
 int log_level_parse(const char *s);

@@ -2,14 +2,20 @@
  * metrics — registry and Prometheus text rendering; see metrics.h.
  *
  * Invariants: the registry only grows (metric pointers stay valid for the life
- * of the process); values are atomics, so a render sees each value whole;
- * family headers (# HELP / # TYPE) are printed once per name, before the
- * first sample of that name.
+ * of the process); values are atomics, so a render sees each value whole.
+ * A family is every metric of one name: its first registration sets its
+ * HELP text and type (a later one of another type is refused), and the
+ * members are chained in registration order (`next`), so a render prints
+ * each family as one group — # HELP, # TYPE, then all its samples — however
+ * the registrations of different families interleave.  A chain link is
+ * published before the registry count, and a render follows only links below
+ * the count it read, so a concurrent registration is either wholly seen or
+ * not at all.
  */
 #include "metrics.h"
+#include "dynbuf.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +41,10 @@ struct metric {
     atomic_uint_fast64_t sum_us;
     uint64_t (*cfn)(void);
     int64_t (*gfn)(void);
+    /* family: 1 on the first metric of its name; index of the next metric
+     * of the same name (-1: none yet) */
+    int head;
+    atomic_int next;
 };
 
 static metric registry[METRICS_MAX];
@@ -49,6 +59,7 @@ const int metrics_latency_nbuckets = sizeof metrics_latency_buckets_us / sizeof 
 static uint64_t rss_bytes(void);
 static int64_t rss_gauge(void) { return (int64_t)rss_bytes(); }
 static int64_t one(void) { return 1; }
+static const char *type_name(enum mtype t);
 static metric *reg(enum mtype type, const char *name, const char *help, const char *labels);
 static void builtins(void);
 
@@ -60,7 +71,8 @@ static void ensure_builtins(void)
 
 static void builtins(void)
 {
-    metric *m = reg(M_GAUGE_FN, "txagg_build_info", "Build of this process", "version=\"" TXAGG_VERSION "\"");
+    metric *m = reg(M_GAUGE_FN, "txagg_build_info", "Version of this txagg build (the value is always 1)",
+                    "version=\"" TXAGG_VERSION "\"");
     if (m) m->gfn = one;
     m = reg(M_GAUGE_FN, "process_resident_memory_bytes", "Resident set size of this process", NULL);
     if (m) m->gfn = rss_gauge;
@@ -69,21 +81,28 @@ static void builtins(void)
 static metric *reg(enum mtype type, const char *name, const char *help, const char *labels)
 {
     pthread_mutex_lock(&reg_lock);
-    int n = atomic_load(&nmetrics);
+    int n = atomic_load(&nmetrics), last = -1;
     for (int i = 0; i < n; i++) {
         metric *m = &registry[i];
-        if (!strcmp(m->name, name) && !strcmp(m->labels, labels ? labels : "")) {
+        if (strcmp(m->name, name) != 0) continue;
+        if (!strcmp(m->labels, labels ? labels : "")) {
             pthread_mutex_unlock(&reg_lock);
             return m;
         }
+        last = i;
     }
     metric *m = NULL;
-    if (n < METRICS_MAX) {
+    /* One type per family: a metric of another type under the same name
+     * would make the page invalid, so it is refused (NULL). */
+    if (n < METRICS_MAX && (last < 0 || !strcmp(type_name(registry[last].type), type_name(type)))) {
         m = &registry[n];
         m->type = type;
         snprintf(m->name, sizeof m->name, "%s", name);
         snprintf(m->help, sizeof m->help, "%s", help ? help : "");
         snprintf(m->labels, sizeof m->labels, "%s", labels ? labels : "");
+        m->head = last < 0;
+        atomic_store(&m->next, -1);
+        if (last >= 0) atomic_store(&registry[last].next, n);
         atomic_store(&nmetrics, n + 1);
     }
     pthread_mutex_unlock(&reg_lock);
@@ -160,33 +179,10 @@ void metrics_observe_us(metric *m, int64_t us)
     atomic_fetch_add(&m->sum_us, (uint_fast64_t)us);
 }
 
-/* A growing text buffer. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) return;
-        if (b->p && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) return;
-        b->p = np;
-        b->cap = cap;
-    }
-}
+/* The exposition text's cap.  An append that fails (out of memory, or the
+ * cap) leaves the text as it was: a scrape is at worst short, never cut
+ * inside a line. */
+#define TEXT_MAX ((size_t)64 << 20)
 
 /* Microseconds as seconds, exactly: 2500 → "0.0025". */
 static void us_to_seconds(int64_t us, char *buf, size_t n)
@@ -212,49 +208,51 @@ static const char *type_name(enum mtype t)
     }
 }
 
+static void render_one(dynbuf *b, const metric *m)
+{
+    const char *lo = m->labels[0] ? "{" : "", *lc = m->labels[0] ? "}" : "";
+    switch (m->type) {
+    case M_COUNTER:
+    case M_GAUGE:
+        dynbuf_printf(b, "%s%s%s%s %lld\n", m->name, lo, m->labels, lc, (long long)atomic_load(&m->value));
+        break;
+    case M_COUNTER_FN:
+        dynbuf_printf(b, "%s%s%s%s %llu\n", m->name, lo, m->labels, lc, (unsigned long long)m->cfn());
+        break;
+    case M_GAUGE_FN:
+        dynbuf_printf(b, "%s%s%s%s %lld\n", m->name, lo, m->labels, lc, (long long)m->gfn());
+        break;
+    case M_HIST: {
+        uint64_t cum = 0;
+        const char *sep = m->labels[0] ? "," : "";
+        for (int k = 0; k <= m->nbounds; k++) {
+            cum += atomic_load(&m->buckets[k]);
+            char le[32];
+            if (k < m->nbounds) us_to_seconds(m->bounds_us[k], le, sizeof le);
+            else snprintf(le, sizeof le, "+Inf");
+            dynbuf_printf(b, "%s_bucket{%s%sle=\"%s\"} %llu\n", m->name, m->labels, sep, le, (unsigned long long)cum);
+        }
+        char sum[32];
+        us_to_seconds((int64_t)atomic_load(&m->sum_us), sum, sizeof sum);
+        dynbuf_printf(b, "%s_sum%s%s%s %s\n", m->name, lo, m->labels, lc, sum);
+        dynbuf_printf(b, "%s_count%s%s%s %llu\n", m->name, lo, m->labels, lc, (unsigned long long)atomic_load(&m->count));
+        break;
+    }
+    }
+}
+
 char *metrics_render(size_t *len)
 {
     ensure_builtins();
-    sbuf b = {0};
-    sb_printf(&b, "%s", "");
+    dynbuf b;
+    dynbuf_init(&b, TEXT_MAX);
+    dynbuf_reserve(&b, 0); /* "" rather than NULL when nothing else fits */
     int n = atomic_load(&nmetrics);
     for (int i = 0; i < n; i++) {
-        metric *m = &registry[i];
-        int first = 1;
-        for (int j = 0; j < i; j++)
-            if (!strcmp(registry[j].name, m->name)) first = 0;
-        if (first) sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, type_name(m->type));
-        const char *lo = m->labels[0] ? "{" : "", *lc = m->labels[0] ? "}" : "";
-        switch (m->type) {
-        case M_COUNTER:
-        case M_GAUGE:
-            sb_printf(&b, "%s%s%s%s %lld\n", m->name, lo, m->labels, lc, (long long)atomic_load(&m->value));
-            break;
-        case M_COUNTER_FN:
-            sb_printf(&b, "%s%s%s%s %llu\n", m->name, lo, m->labels, lc, (unsigned long long)m->cfn());
-            break;
-        case M_GAUGE_FN:
-            sb_printf(&b, "%s%s%s%s %lld\n", m->name, lo, m->labels, lc, (long long)m->gfn());
-            break;
-        case M_HIST: {
-            uint64_t cum = 0;
-            const char *sep = m->labels[0] ? "," : "";
-            for (int k = 0; k <= m->nbounds; k++) {
-                cum += atomic_load(&m->buckets[k]);
-                char le[32];
-                if (k < m->nbounds) us_to_seconds(m->bounds_us[k], le, sizeof le);
-                else snprintf(le, sizeof le, "+Inf");
-                sb_printf(&b, "%s_bucket{%s%sle=\"%s\"} %llu\n", m->name, m->labels, sep, le,
-                          (unsigned long long)cum);
-            }
-            char sum[32];
-            us_to_seconds((int64_t)atomic_load(&m->sum_us), sum, sizeof sum);
-            sb_printf(&b, "%s_sum%s%s%s %s\n", m->name, lo, m->labels, lc, sum);
-            sb_printf(&b, "%s_count%s%s%s %llu\n", m->name, lo, m->labels, lc,
-                      (unsigned long long)atomic_load(&m->count));
-            break;
-        }
-        }
+        const metric *m = &registry[i];
+        if (!m->head) continue;
+        dynbuf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, type_name(m->type));
+        for (int j = i; j >= 0 && j < n; j = atomic_load(&registry[j].next)) render_one(&b, &registry[j]);
     }
     if (len) *len = b.len;
     return b.p;

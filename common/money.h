@@ -2,7 +2,7 @@
  * money — amounts as exact integer cents, from the CSV text to the JSON text.
  *
  * No float or double ever holds an amount.  money_parse accepts exactly the
- * input rule of DESIGN.md: 1-10 integer digits, optionally '.' and one or two
+ * amount rule of docs/CONTRACTS.md "CSV input": 1-10 integer digits, optionally '.' and one or two
  * decimals, value 0.01 ... 1,000,000,000.00.  money_format prints cents the way
  * the Python service's JSON did (shortest decimals, at least one): 34340 →
  * "343.4", 10000 → "100.0", 5 → "0.05".

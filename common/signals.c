@@ -28,8 +28,6 @@ void sig_install(void)
 
 int sig_stopping(void) { return stop_flag != 0; }
 
-void sig_request_stop(void) { stop_flag = 1; }
-
 int sig_sleep_ms(int64_t ms)
 {
     int64_t end = sig_now_ms() + ms;

@@ -13,8 +13,6 @@
 
 void sig_install(void);
 int sig_stopping(void);
-/* Ask the process to stop, as a signal would (used by tests and on fatal errors). */
-void sig_request_stop(void);
 /* Sleep ms milliseconds unless a stop is requested; returns 1 if stopping. */
 int sig_sleep_ms(int64_t ms);
 

@@ -53,3 +53,15 @@ int stream_group_backlog(rconn *rc, const char *stream, const char *group, strea
     freeReplyObject(g);
     return 0;
 }
+
+int stream_entries_added(rconn *rc, const char *stream, int64_t *out)
+{
+    *out = 0;
+    redisReply *s = rconn_cmd(rc, "XINFO STREAM %s", stream);
+    if (!s) return -1;
+    const redisReply *added = field(s, "entries-added");
+    int rv = is_int(added) ? 0 : 1;
+    if (!rv) *out = added->integer;
+    freeReplyObject(s);
+    return rv;
+}

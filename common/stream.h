@@ -1,6 +1,7 @@
 /*
  * stream — how much work a consumer group of a stream has left, measured so
- * that a wrong or missing `lag` cannot mislead the caller.
+ * that a wrong or missing `lag` cannot mislead the caller; and how many
+ * entries a stream ever received.
  *
  * XINFO GROUPS reports `lag` = entries added − entries read by the group.
  * It can be nil (after deletions Redis cannot tell) and, as seen with Redis
@@ -30,5 +31,11 @@ typedef struct stream_backlog {
 /* Fill out for group of stream (all zero when the stream does not exist).
  * 0, or -1 on a Redis I/O error. */
 int stream_group_backlog(rconn *rc, const char *stream, const char *group, stream_backlog *out);
+
+/* How many entries were ever added to stream (XINFO STREAM `entries-added`,
+ * Redis 7.0+; trimming does not lower it): 0 with *out set; 1 with *out = 0
+ * when the stream does not exist or the server does not report it; -1 on a
+ * Redis I/O error. */
+int stream_entries_added(rconn *rc, const char *stream, int64_t *out);
 
 #endif

@@ -115,24 +115,23 @@ int ts_parse(const char *s, size_t len, int64_t *epoch)
     return 0;
 }
 
+/* The n last decimal digits of v at p, then sep; returns the position after
+ * sep.  Manual formatting: fixed width, no snprintf truncation warnings. */
+static char *put_digits(char *p, unsigned v, int n, char sep)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10) p[i] = (char)('0' + v % 10);
+    p[n] = sep;
+    return p + n + 1;
+}
+
 void ts_format_day(int64_t day, char *buf)
 {
     int64_t y;
     unsigned m, d;
     ts_civil_from_days(day, &y, &m, &d);
-    /* Manual formatting: fixed width, no snprintf truncation warnings. */
-    int64_t yy = y < 0 ? 0 : y > 9999 ? 9999 : y;
-    buf[0] = (char)('0' + yy / 1000);
-    buf[1] = (char)('0' + yy / 100 % 10);
-    buf[2] = (char)('0' + yy / 10 % 10);
-    buf[3] = (char)('0' + yy % 10);
-    buf[4] = '-';
-    buf[5] = (char)('0' + m / 10);
-    buf[6] = (char)('0' + m % 10);
-    buf[7] = '-';
-    buf[8] = (char)('0' + d / 10);
-    buf[9] = (char)('0' + d % 10);
-    buf[10] = '\0';
+    char *p = put_digits(buf, (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y), 4, '-');
+    p = put_digits(p, m, 2, '-');
+    put_digits(p, d, 2, '\0');
 }
 
 void ts_format_iso(int64_t epoch, char *buf)
@@ -140,16 +139,9 @@ void ts_format_iso(int64_t epoch, char *buf)
     int64_t day = ts_day_of(epoch);
     int64_t sod = epoch - day * 86400;
     ts_format_day(day, buf);
-    unsigned h = (unsigned)(sod / 3600), mi = (unsigned)(sod / 60 % 60), se = (unsigned)(sod % 60);
     buf[10] = 'T';
-    buf[11] = (char)('0' + h / 10);
-    buf[12] = (char)('0' + h % 10);
-    buf[13] = ':';
-    buf[14] = (char)('0' + mi / 10);
-    buf[15] = (char)('0' + mi % 10);
-    buf[16] = ':';
-    buf[17] = (char)('0' + se / 10);
-    buf[18] = (char)('0' + se % 10);
-    buf[19] = 'Z';
-    buf[20] = '\0';
+    char *p = put_digits(buf + 11, (unsigned)(sod / 3600), 2, ':');
+    p = put_digits(p, (unsigned)(sod / 60 % 60), 2, ':');
+    p = put_digits(p, (unsigned)(sod % 60), 2, 'Z');
+    *p = '\0';
 }

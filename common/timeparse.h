@@ -1,5 +1,6 @@
 /*
- * timeparse — the timestamp rule of DESIGN.md and UTC day arithmetic.
+ * timeparse — the timestamp rule (docs/CONTRACTS.md "CSV input") and UTC
+ * day arithmetic.
  *
  *   YYYY-MM-DD[T| ]HH:MM:SS[.fraction][Z|±HH:MM]
  *

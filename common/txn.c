@@ -2,7 +2,9 @@
  * txn — transaction field rules; see txn.h.
  */
 #include "txn.h"
+#include "money.h"
 
+#include <string.h>
 #include <strings.h>
 
 static const char *const type_names[TXN_TYPES] = {"deposit", "withdrawal"};
@@ -38,4 +40,37 @@ int txn_method_normalize(const char *s, size_t len, char *out)
     }
     out[len] = '\0';
     return (int)len;
+}
+
+size_t txn_entry_head(char *buf, const char *ts, int type, const char *method, size_t mlen, int64_t cents)
+{
+    size_t n = strlen(ts);
+    memcpy(buf, ts, n);
+    buf[n++] = ' ';
+    const char *t = txn_type_name(type);
+    size_t tl = strlen(t);
+    memcpy(buf + n, t, tl);
+    n += tl;
+    buf[n++] = ' ';
+    memcpy(buf + n, method, mlen);
+    n += mlen;
+    buf[n++] = ' ';
+    n += money_format(cents, buf + n, MONEY_FMT_MAX);
+    buf[n++] = ' ';
+    return n;
+}
+
+int txn_entry_split(const char *v, size_t len, txn_entry_words *out)
+{
+    const char *s = v, *end = v + len;
+    for (int i = 0; i < 4; i++) {
+        const char *sp = memchr(s, ' ', (size_t)(end - s));
+        if (!sp) return -1;
+        out->w[i] = s;
+        out->len[i] = (size_t)(sp - s);
+        s = sp + 1;
+    }
+    out->w[4] = s;
+    out->len[4] = (size_t)(end - s);
+    return 0;
 }
