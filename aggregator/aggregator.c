@@ -7,7 +7,8 @@
  *
  * Periods: claims every CLAIM_IDLE_MS/2 (bounded to 1..15 s), trim every
  * second, reap every minute (consumers idle over max(10 × CLAIM_IDLE_MS,
- * 10 min)), gauges every second, summary every 5 s.  /ready (worker
+ * 10 min)), gauges every second, summary every 5 s while its figures change
+ * (once a minute when idle).  /ready (worker
  * listener on METRICS_PORT) is 200 while connected with the group set up.
  */
 #include "aggregator.h"
@@ -27,12 +28,14 @@
 #define REAP_EVERY_MS 60000
 #define GAUGES_EVERY_MS 1000
 #define SUMMARY_EVERY_MS 5000
+#define SUMMARY_IDLE_EVERY_MS 60000
 
 static atomic_int ready_flag;
 
-static int is_ready(void *arg)
+static int is_ready(void *arg, const char *query)
 {
     (void)arg;
+    (void)query;
     return atomic_load(&ready_flag);
 }
 
@@ -50,17 +53,21 @@ int aggregator_block_ms(int redis_timeout_ms)
 
 int aggregator_run(const txagg_config *cfg)
 {
-    log_info("started", "version=%s consumer=%s group=%s batch_size=%d claim_idle_ms=%" PRId64, TXAGG_VERSION,
-             cfg->consumer_name, KEYS_GROUP, cfg->batch_size, cfg->claim_idle_ms);
     agg_stats st;
     agg_stats_init(&st);
 
     http_listener *http = NULL;
     if (cfg->metrics_port > 0) {
-        char err[300];
-        http = http_listener_start(cfg->metrics_host, cfg->metrics_port, is_ready, NULL, err, sizeof err);
-        if (!http) log_error("metrics listener not started; going on without it", "err=%s", err);
+        char err[300], q[400];
+        http = http_listener_start(cfg->metrics_host, cfg->metrics_port, HTTP_LISTEN_METRICS, is_ready, NULL, err,
+                                   sizeof err);
+        if (!http) { /* asked for and not there: probes would fail with the cause buried here */
+            log_error("cannot start", "detail=%s", log_q(q, sizeof q, err));
+            return 1;
+        }
     }
+    log_info("started", "version=%s consumer=%s group=%s batch_size=%d claim_idle_ms=%" PRId64, TXAGG_VERSION,
+             cfg->consumer_name, KEYS_GROUP, cfg->batch_size, cfg->claim_idle_ms);
 
     char client_name[160];
     snprintf(client_name, sizeof client_name, "aggregator:%s", cfg->consumer_name);
@@ -105,7 +112,7 @@ int aggregator_run(const txagg_config *cfg)
         }
         if (now >= next_gauges) {
             agg_stats_refresh(&st, rc, KEYS_GROUP);
-            agg_stats_maybe_log(&st, now, SUMMARY_EVERY_MS);
+            agg_stats_maybe_log(&st, now, SUMMARY_EVERY_MS, SUMMARY_IDLE_EVERY_MS);
             next_gauges = now + GAUGES_EVERY_MS;
         }
     }

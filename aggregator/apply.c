@@ -9,6 +9,7 @@
  * it writes anything.
  */
 #include "apply.h"
+#include "dynbuf.h"
 #include "keys.h"
 #include "txn.h"
 
@@ -33,28 +34,22 @@ void apply_args_free(apply_args *a)
     memset(a, 0, sizeof *a);
 }
 
+/* Caps: at most 8 arguments per entry of a batch (an id, a cell's method
+ * and sum, its hash's key and count, a day, 4 per dead letter) plus the
+ * fixed ones, and under 128 bytes of formatted text per entry. */
+#define ARGC_MAX ((size_t)BATCH_ENTRIES_MAX * 8 + 16)
+#define BUF_MAX ((size_t)BATCH_ENTRIES_MAX * 128)
+
 static int reserve(apply_args *a, size_t argc, size_t bufsz)
 {
-    if (argc > a->cap) {
-        size_t cap = a->cap ? a->cap : 1024;
-        while (cap < argc) cap *= 2;
-        const char **v = realloc(a->v, cap * sizeof *v);
-        if (!v) return -1;
-        a->v = v;
-        size_t *l = realloc(a->l, cap * sizeof *l);
-        if (!l) return -1;
-        a->l = l;
-        a->cap = cap;
+    if (argc > a->cap) { /* two parallel arrays, one capacity: the smaller */
+        size_t cv = a->cap, cl = a->cap;
+        if (dynbuf_reserve_array(&a->v, &cv, argc, sizeof *a->v, ARGC_MAX * sizeof *a->v) ||
+            dynbuf_reserve_array(&a->l, &cl, argc, sizeof *a->l, ARGC_MAX * sizeof *a->l))
+            return -1;
+        a->cap = cv < cl ? cv : cl;
     }
-    if (bufsz > a->bufcap) {
-        size_t cap = a->bufcap ? a->bufcap : 4096;
-        while (cap < bufsz) cap *= 2;
-        char *b = realloc(a->buf, cap);
-        if (!b) return -1;
-        a->buf = b;
-        a->bufcap = cap;
-    }
-    return 0;
+    return dynbuf_reserve_array(&a->buf, &a->bufcap, bufsz, 1, BUF_MAX) ? -1 : 0;
 }
 
 static void put(apply_args *a, const char *s, size_t len)
@@ -73,11 +68,11 @@ static void put_num(apply_args *a, size_t *off, long long v)
     *off += (size_t)n + 1;
 }
 
-int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer)
+int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own)
 {
     if (b->n_ids == 0) return -1;
-    size_t argc = 4 + b->n_groups + 6 + b->n_ids + b->n_groups + 2 * b->n_cells + b->n_days + 4 * b->n_malformed;
-    size_t bufsz = TS_ISO_LEN + 1 + NUM_MAX * (3 + b->n_groups + b->n_cells) + AGG_KEY_MAX * b->n_groups;
+    size_t argc = 5 + b->n_groups + 7 + (own == APPLY_OWN_ALL ? 0 : b->n_ids) + b->n_groups + 2 * b->n_cells + b->n_days + 4 * batch_n_dead(b);
+    size_t bufsz = TS_ISO_LEN + 1 + NUM_MAX * (4 + b->n_groups + b->n_cells) + AGG_KEY_MAX * b->n_groups;
     if (reserve(a, argc, bufsz)) return -1;
     a->argc = 0;
     size_t off = 0;
@@ -86,9 +81,10 @@ int apply_build(apply_args *a, const batch *b, const char *group, const char *co
     put(a, KEYS_TRACKED_DAYS, strlen(KEYS_TRACKED_DAYS));
     put(a, KEYS_VIRTUAL_CLOCK, strlen(KEYS_VIRTUAL_CLOCK));
     put(a, KEYS_REJECTED, strlen(KEYS_REJECTED));
+    put(a, KEYS_HOT_VERSION, strlen(KEYS_HOT_VERSION));
     for (size_t g = 0; g < b->n_groups; g++) {
         char *k = a->buf + off;
-        size_t n = keys_agg(k, AGG_KEY_MAX, b->groups[g].daystr, txn_type_name(b->groups[g].type));
+        size_t n = keys_agg(k, AGG_KEY_MAX, NULL, b->groups[g].daystr, txn_type_name(b->groups[g].type));
         if (n == 0) return -1;
         put(a, k, n);
         off += n + 1;
@@ -103,8 +99,11 @@ int apply_build(apply_args *a, const batch *b, const char *group, const char *co
     off += TS_ISO_LEN + 1;
     put_num(a, &off, (long long)b->n_ids);
     put_num(a, &off, (long long)b->n_days);
-    put_num(a, &off, (long long)b->n_malformed);
-    for (size_t i = 0; i < b->n_ids; i++) put(a, b->ids[i], b->idlens[i]);
+    put_num(a, &off, (long long)batch_n_dead(b));
+    if (own == APPLY_OWN_ALL) put(a, "all", 3);
+    else put(a, "ids", 3);
+    if (own != APPLY_OWN_ALL)
+        for (size_t i = 0; i < b->n_ids; i++) put(a, b->ids[i], b->idlens[i]);
     for (size_t g = 0; g < b->n_groups; g++) {
         const batch_group *gr = &b->groups[g];
         put_num(a, &off, (long long)gr->n);
@@ -115,9 +114,9 @@ int apply_build(apply_args *a, const batch *b, const char *group, const char *co
     }
     for (size_t g = 0; g < b->n_groups; g++)
         if (g == 0 || b->groups[g].day != b->groups[g - 1].day) put(a, b->groups[g].daystr, TS_DAY_LEN);
-    for (size_t d = 0; d < b->n_malformed; d++) {
+    for (size_t d = 0; d < batch_n_dead(b); d++) {
         const batch_dead *dl = &b->dead[d];
-        put(a, BATCH_REASON_MALFORMED, strlen(BATCH_REASON_MALFORMED));
+        put(a, dl->reason, strlen(dl->reason));
         put(a, dl->id, dl->idlen);
         put(a, batch_dead_raw(b, dl), dl->raw_len);
         put(a, batch_dead_detail(b, dl), dl->detail_len);
@@ -144,6 +143,7 @@ void apply_parse_reply(const redisReply *r, apply_result *res)
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(res->err, sizeof res->err, "%s", r->str);
         if (rreply_is_error(r, "NOSCRIPT")) res->status = APPLY_NOSCRIPT;
+        else if (rreply_is_error(r, "REFUSED ")) res->status = APPLY_REFUSED;
         /* XPENDING on a missing key or group, inside the script */
         else if (strstr(r->str, "NOGROUP") || strstr(r->str, "no such key")) res->status = APPLY_NOGROUP;
         else res->status = APPLY_EREPLY;

@@ -25,6 +25,8 @@ enum apply_status {
     APPLY_STALE = 1,    /* not every id is ours any more: nothing written */
     APPLY_NOSCRIPT = 2, /* the script cache was empty (pipelined call only) */
     APPLY_NOGROUP = 3,  /* the stream or the group is gone: nothing written */
+    APPLY_REFUSED = 4,  /* one counter cannot take its increment (err names it): nothing written;
+                           retrying cannot cure it, isolate the entries behind it */
     APPLY_EREPLY = -2,  /* the script refused the batch (err says why): nothing written */
     APPLY_EIO = -1,     /* connection lost: the outcome is unknown */
 };
@@ -51,7 +53,14 @@ void apply_args_free(apply_args *a);
 
 /* Arguments of apply.lua for a finished batch (batch_finish); 0, or -1 when
  * out of memory or the batch is empty. */
-int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer);
+/* The ownership check (see apply.lua): APPLY_OWN_IDS compares the batch's
+ * ids with the consumer's pending entries and XACKs them — any batch;
+ * APPLY_OWN_ALL only counts them and acknowledges every pending entry of
+ * the consumer (XGROUP DELCONSUMER) — only for a batch that is everything
+ * the consumer has pending, as the pump's is. */
+enum { APPLY_OWN_IDS = 0, APPLY_OWN_ALL = 1 };
+
+int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own);
 
 /* SCRIPT LOAD (once per process; again after NOSCRIPT).  0 or -1. */
 int apply_load(rconn *rc);

@@ -15,6 +15,7 @@
  *    deterministic.
  */
 #include "batch.h"
+#include "dynbuf.h"
 #include "money.h"
 
 #include <stdio.h>
@@ -22,6 +23,9 @@
 #include <string.h>
 
 #define BATCH_INIT_SLOTS 256
+/* The dead letters' text: at most BATCH_RAW_MAX bytes of raw text and a
+ * short detail per entry. */
+#define TEXT_MAX ((size_t)BATCH_ENTRIES_MAX * (BATCH_RAW_MAX + 256))
 
 int batch_init(batch *b)
 {
@@ -30,6 +34,7 @@ int batch_init(batch *b)
     if (!b->slots) return -1;
     b->cap_slots = BATCH_INIT_SLOTS;
     b->max_epoch = -1;
+    dynbuf_init(&b->text, TEXT_MAX);
     return 0;
 }
 
@@ -41,32 +46,26 @@ void batch_free(batch *b)
     free(b->slots);
     free(b->groups);
     free(b->dead);
-    free(b->text);
+    dynbuf_free(&b->text);
     memset(b, 0, sizeof *b);
 }
 
 void batch_reset(batch *b)
 {
-    b->n_ids = b->n_valid = b->n_malformed = b->n_gone = 0;
+    b->n_ids = b->n_valid = b->n_malformed = b->n_refused = b->n_gone = 0;
     b->max_epoch = -1;
     b->unsorted = 0;
     b->last_ms = b->last_seq = 0;
     if (b->n_cells) memset(b->slots, 0, b->cap_slots * sizeof *b->slots);
     b->n_cells = 0;
     b->n_groups = b->n_days = 0;
-    b->text_len = 0;
+    dynbuf_reset(&b->text);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* Room for need elements of elem bytes in *arrp (a T ** of per-entry data). */
+static int grow(void *arrp, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 16;
-    while (n < need) n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q) return -1;
-    *p = q;
-    *cap = n;
-    return 0;
+    return dynbuf_reserve_array(arrp, cap, need, elem, (size_t)BATCH_ENTRIES_MAX * elem) ? -1 : 0;
 }
 
 int batch_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq)
@@ -94,60 +93,106 @@ int batch_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq)
 
 /* ---- entry parsing ------------------------------------------------------- */
 
+/*
+ * Three entry formats are read (docs/ARCHITECTURE.md "The stream entry"), the
+ * current one first, so the common path pays for nothing else:
+ *   - current: one field TXN_ENTRY_FIELD (common/txn.h),
+ *     "<ts> <type> <method> <amount> <src>";
+ *   - previous: fields ts, type, method, cents (an integer), src — what
+ *     importers before the one-field entry wrote; a rolling upgrade drains it;
+ *   - the Python service's: fields timestamp, type, payment_method, amount,
+ *     sleep_ms — left in the stream at the switch-over (see below).
+ * All are held to the same rules; src and sleep_ms are informational.
+ */
+
+/* The previous format's fields. */
 enum { F_TS, F_TYPE, F_METHOD, F_CENTS, F_N };
 static const char *const field_names[F_N] = {"ts", "type", "method", "cents"};
 
-static int field_index(const char *s, size_t len)
+/* Find each of names[0..n) once among the entry's fields; others are
+ * informational (src, sleep_ms…).  0, or -1 with the reason in detail. */
+static int collect_fields(const char *const *fv, const size_t *fl, size_t nfv, const char *const *names, int n,
+                          const char **val, size_t *vlen, char *detail, size_t detail_len)
 {
-    for (int f = 0; f < F_N; f++)
-        if (strlen(field_names[f]) == len && memcmp(field_names[f], s, len) == 0) return f;
-    return -1;
-}
-
-int batch_parse_entry(const char *const *fv, const size_t *fl, size_t nfv, batch_txn *out, char *detail,
-                      size_t detail_len)
-{
-    const char *val[F_N] = {0};
-    size_t vlen[F_N] = {0};
     if (nfv % 2) {
         snprintf(detail, detail_len, "odd number of field strings");
         return -1;
     }
+    for (int f = 0; f < n; f++) val[f] = NULL;
     for (size_t i = 0; i < nfv; i += 2) {
-        int f = field_index(fv[i], fl[i]);
-        if (f < 0) continue; /* src and any extra field are informational */
+        int f = 0;
+        while (f < n && !(strlen(names[f]) == fl[i] && memcmp(names[f], fv[i], fl[i]) == 0)) f++;
+        if (f == n) continue;
         if (val[f]) {
-            snprintf(detail, detail_len, "%s: field given twice", field_names[f]);
+            snprintf(detail, detail_len, "%s: field given twice", names[f]);
             return -1;
         }
         val[f] = fv[i + 1];
         vlen[f] = fl[i + 1];
     }
-    for (int f = 0; f < F_N; f++) {
+    for (int f = 0; f < n; f++) {
         if (!val[f]) {
-            snprintf(detail, detail_len, "%s: missing", field_names[f]);
+            snprintf(detail, detail_len, "%s: missing", names[f]);
             return -1;
         }
     }
-    if (ts_parse(val[F_TS], vlen[F_TS], &out->epoch) != 0) {
-        snprintf(detail, detail_len, "ts: not a UTC ISO timestamp");
+    return 0;
+}
+
+/* Timestamp, type and method by the input rules (timeparse, txn), in that
+ * order; names[] are how the entry calls them (for the reason). */
+static int parse_when_what(const char *const *val, const size_t *vlen, const char *const *names, batch_txn *out,
+                           char *detail, size_t detail_len)
+{
+    if (ts_parse(val[0], vlen[0], &out->epoch) != 0) {
+        snprintf(detail, detail_len, "%s: not a UTC ISO timestamp", names[0]);
         return -1;
     }
     out->day = ts_day_of(out->epoch);
     if (out->day >= ts_days_from_civil(10000, 1, 1)) { /* keep the ISO form 20 characters wide */
-        snprintf(detail, detail_len, "ts: after year 9999");
+        snprintf(detail, detail_len, "%s: after year 9999", names[0]);
         return -1;
     }
-    out->type = txn_type_parse(val[F_TYPE], vlen[F_TYPE]);
+    out->type = txn_type_parse(val[1], vlen[1]);
     if (out->type < 0) {
-        snprintf(detail, detail_len, "type: not deposit or withdrawal");
+        snprintf(detail, detail_len, "%s: not deposit or withdrawal", names[1]);
         return -1;
     }
-    out->mlen = txn_method_normalize(val[F_METHOD], vlen[F_METHOD], out->method);
+    out->mlen = txn_method_normalize(val[2], vlen[2], out->method);
     if (out->mlen < 0) {
-        snprintf(detail, detail_len, "method: not [a-z0-9_-]{1,%d}", TXN_METHOD_MAX);
+        snprintf(detail, detail_len, "%s: not [a-z0-9_-]{1,%d}", names[2], TXN_METHOD_MAX);
         return -1;
     }
+    return 0;
+}
+
+/* An amount by the CSV rule (money_parse: 0.01 ... 1e9, at most two
+ * decimals, never through a float). */
+static int parse_amount(const char *s, size_t len, const char *name, batch_txn *out, char *detail, size_t detail_len)
+{
+    if (money_parse(s, len, &out->cents) == MONEY_OK) return 0;
+    snprintf(detail, detail_len, "%s: not digits[.d or .dd] in 0.01..1000000000.00", name);
+    return -1;
+}
+
+/* The current entry: one field, five words. */
+static int parse_current_entry(const char *v, size_t len, batch_txn *out, char *detail, size_t detail_len)
+{
+    static const char *const names[4] = {"ts", "type", "method", "amount"};
+    txn_entry_words w;
+    if (txn_entry_split(v, len, &w) != 0) {
+        snprintf(detail, detail_len, TXN_ENTRY_FIELD ": not \"<ts> <type> <method> <amount> <src>\"");
+        return -1;
+    }
+    if (parse_when_what(w.w, w.len, names, out, detail, detail_len)) return -1;
+    return parse_amount(w.w[3], w.len[3], "amount", out, detail, detail_len);
+}
+
+/* The previous entry: the amount as integer cents. */
+static int parse_previous_entry(const char *const *val, const size_t *vlen, batch_txn *out, char *detail,
+                                size_t detail_len)
+{
+    if (parse_when_what(val, vlen, field_names, out, detail, detail_len)) return -1;
     const char *c = val[F_CENTS];
     size_t clen = vlen[F_CENTS];
     int digits_only = clen > 0;
@@ -160,6 +205,57 @@ int batch_parse_entry(const char *const *fv, const size_t *fl, size_t nfv, batch
         return -1;
     }
     return 0;
+}
+
+/*
+ * An entry of the Python service (txagg's predecessor), left in the stream
+ * undelivered or pending at the switch-over: fields timestamp, type,
+ * payment_method, amount (dollars, at most two decimals) and sleep_ms
+ * (ignored: pacing happened at publish time).  Read by the CSV input rules —
+ * the amount exactly as money_parse reads a CSV amount — so it counts exactly
+ * like the row it came from; what the rules reject is malformed.  The bound on
+ * timestamps after the import's wall clock (MAX_FUTURE_DAYS) is the
+ * importer's and is not applied here.  Self-contained on purpose: txagg's own
+ * entry format may change, this one must keep being read as it is.
+ */
+enum { PY_TS, PY_TYPE, PY_METHOD, PY_AMOUNT, PY_N };
+static const char *const py_names[PY_N] = {"timestamp", "type", "payment_method", "amount"};
+
+static int is_python_entry(const char *const *fv, const size_t *fl, size_t nfv)
+{
+    int own = 0, py = 0;
+    for (size_t i = 0; i + 1 < nfv; i += 2) {
+        for (int f = 0; f < F_N; f++)
+            if (strlen(field_names[f]) == fl[i] && memcmp(field_names[f], fv[i], fl[i]) == 0 && f != F_TYPE) own = 1;
+        for (int f = 0; f < PY_N; f++)
+            if (strlen(py_names[f]) == fl[i] && memcmp(py_names[f], fv[i], fl[i]) == 0 && f != PY_TYPE) py = 1;
+    }
+    return py && !own;
+}
+
+static int parse_python_entry(const char *const *fv, const size_t *fl, size_t nfv, batch_txn *out, char *detail,
+                              size_t detail_len)
+{
+    const char *val[PY_N];
+    size_t vlen[PY_N];
+    if (collect_fields(fv, fl, nfv, py_names, PY_N, val, vlen, detail, detail_len) ||
+        parse_when_what(val, vlen, py_names, out, detail, detail_len))
+        return -1;
+    return parse_amount(val[PY_AMOUNT], vlen[PY_AMOUNT], "amount", out, detail, detail_len);
+}
+
+int batch_parse_entry(const char *const *fv, const size_t *fl, size_t nfv, batch_txn *out, char *detail,
+                      size_t detail_len)
+{
+    if (nfv == 2 && fl[0] == sizeof TXN_ENTRY_FIELD - 1 && !memcmp(fv[0], TXN_ENTRY_FIELD, fl[0]))
+        return parse_current_entry(fv[1], fl[1], out, detail, detail_len);
+    const char *val[F_N];
+    size_t vlen[F_N];
+    if (collect_fields(fv, fl, nfv, field_names, F_N, val, vlen, detail, detail_len)) {
+        if (is_python_entry(fv, fl, nfv)) return parse_python_entry(fv, fl, nfv, out, detail, detail_len);
+        return -1;
+    }
+    return parse_previous_entry(val, vlen, out, detail, detail_len);
 }
 
 /* ---- pre-aggregation ----------------------------------------------------- */
@@ -203,7 +299,7 @@ static int add_cell(batch *b, const batch_txn *t)
             return 0;
         }
     }
-    if (grow((void **)&b->cells, &b->cap_cells, b->n_cells + 1, sizeof *b->cells)) return -1;
+    if (grow(&b->cells, &b->cap_cells, b->n_cells + 1, sizeof *b->cells)) return -1;
     batch_cell *c = &b->cells[b->n_cells++];
     c->day = t->day;
     c->type = t->type;
@@ -214,63 +310,58 @@ static int add_cell(batch *b, const batch_txn *t)
     return 0;
 }
 
-static int text_put(batch *b, const char *s, size_t n)
-{
-    if (grow((void **)&b->text, &b->text_cap, b->text_len + n + 1, 1)) return -1;
-    memcpy(b->text + b->text_len, s, n);
-    b->text_len += n;
-    b->text[b->text_len] = '\0';
-    return 0;
-}
-
 /* "name=value name=value" of an entry, cut at BATCH_RAW_MAX bytes. */
-static int add_dead(batch *b, const char *id, size_t idlen, const char *const *fv, const size_t *fl, size_t nfv,
-                    const char *detail)
+static int add_dead(batch *b, const char *reason, const char *id, size_t idlen, const char *const *fv,
+                    const size_t *fl, size_t nfv, const char *detail)
 {
-    if (grow((void **)&b->dead, &b->n_dead_cap, b->n_malformed + 1, sizeof *b->dead)) return -1;
-    batch_dead *d = &b->dead[b->n_malformed];
+    if (grow(&b->dead, &b->n_dead_cap, batch_n_dead(b) + 1, sizeof *b->dead)) return -1;
+    batch_dead *d = &b->dead[batch_n_dead(b)];
+    d->reason = reason;
     d->id = id;
     d->idlen = idlen;
-    d->raw_off = b->text_len;
-    if (text_put(b, "", 0)) return -1; /* the raw text is NUL-terminated even when empty */
+    dynbuf *t = &b->text;
+    d->raw_off = dynbuf_len(t);
+    if (dynbuf_add(t, "", 0)) return -1; /* the raw text is NUL-terminated even when empty */
     size_t budget = BATCH_RAW_MAX;
     for (size_t i = 0; i < nfv && budget; i++) {
         const char *sep = i == 0 ? "" : (i % 2 ? "=" : " ");
         size_t n = fl[i] < budget ? fl[i] : budget;
-        if (text_put(b, sep, strlen(sep)) || text_put(b, fv[i], n)) return -1;
+        if (dynbuf_add(t, sep, strlen(sep)) || dynbuf_add(t, fv[i], n)) return -1;
         budget -= n;
     }
-    d->raw_len = b->text_len - d->raw_off;
-    b->text_len++; /* step over the raw text's NUL */
-    d->detail_off = b->text_len;
-    if (text_put(b, detail, strlen(detail))) return -1;
-    d->detail_len = b->text_len - d->detail_off;
-    b->text_len++;
-    b->n_malformed++;
+    d->raw_len = dynbuf_len(t) - d->raw_off;
+    if (dynbuf_add(t, "", 1)) return -1; /* the raw text's NUL, kept */
+    d->detail_off = dynbuf_len(t);
+    if (dynbuf_add(t, detail, strlen(detail) + 1)) return -1; /* with its NUL */
+    d->detail_len = dynbuf_len(t) - 1 - d->detail_off;
+    if (!strcmp(reason, BATCH_REASON_REFUSED)) b->n_refused++;
+    else b->n_malformed++;
     return 0;
 }
 
-int batch_add(batch *b, const char *id, size_t idlen, const char *const *fv, const size_t *fl, size_t nfv)
+/* Record the id (every entry added is acknowledged with the batch). */
+static int add_id(batch *b, const char *id, size_t idlen)
 {
     uint64_t ms, seq;
     if (batch_id_parse(id, idlen, &ms, &seq)) return -1;
     if (b->n_ids && (ms < b->last_ms || (ms == b->last_ms && seq <= b->last_seq))) b->unsorted = 1;
     b->last_ms = ms;
     b->last_seq = seq;
-    if (b->n_ids == b->cap_ids) {
-        size_t cap = b->cap_ids ? b->cap_ids * 2 : 1024;
-        const char **ids = realloc(b->ids, cap * sizeof *ids);
-        if (!ids) return -1;
-        b->ids = ids;
-        size_t *lens = realloc(b->idlens, cap * sizeof *lens);
-        if (!lens) return -1;
-        b->idlens = lens;
-        b->cap_ids = cap;
+    if (b->n_ids == b->cap_ids) { /* two parallel arrays, one capacity: the smaller */
+        size_t ci = b->cap_ids, cl = b->cap_ids;
+        if (grow(&b->ids, &ci, b->n_ids + 1, sizeof *b->ids) || grow(&b->idlens, &cl, b->n_ids + 1, sizeof *b->idlens))
+            return -1;
+        b->cap_ids = ci < cl ? ci : cl;
     }
     b->ids[b->n_ids] = id;
     b->idlens[b->n_ids] = idlen;
     b->n_ids++;
+    return 0;
+}
 
+int batch_add(batch *b, const char *id, size_t idlen, const char *const *fv, const size_t *fl, size_t nfv)
+{
+    if (add_id(b, id, idlen)) return -1;
     if (!fv) {
         b->n_gone++;
         return 0;
@@ -278,11 +369,18 @@ int batch_add(batch *b, const char *id, size_t idlen, const char *const *fv, con
     batch_txn t;
     char detail[96];
     if (batch_parse_entry(fv, fl, nfv, &t, detail, sizeof detail) != 0)
-        return add_dead(b, id, idlen, fv, fl, nfv, detail);
+        return add_dead(b, BATCH_REASON_MALFORMED, id, idlen, fv, fl, nfv, detail);
     if (add_cell(b, &t)) return -1;
     if (t.epoch > b->max_epoch) b->max_epoch = t.epoch;
     b->n_valid++;
     return 0;
+}
+
+int batch_add_refused(batch *b, const char *id, size_t idlen, const char *const *fv, const size_t *fl, size_t nfv,
+                      const char *detail)
+{
+    if (add_id(b, id, idlen)) return -1;
+    return add_dead(b, BATCH_REASON_REFUSED, id, idlen, fv, fl, fv ? nfv : 0, detail);
 }
 
 static int cell_cmp(const void *a, const void *b)
@@ -342,7 +440,7 @@ int batch_finish(batch *b)
             continue;
         }
         if (!g || g->day != c->day) b->n_days++;
-        if (grow((void **)&b->groups, &b->cap_groups, b->n_groups + 1, sizeof *b->groups)) {
+        if (grow(&b->groups, &b->cap_groups, b->n_groups + 1, sizeof *b->groups)) {
             b->n_groups = 0;
             return -1;
         }

@@ -2,19 +2,28 @@
  * batch — one read of the stream, parsed and pre-aggregated in memory.
  *
  * A batch is the unit the apply script commits atomically (hand-off 2 of
- * DESIGN.md): the stream ids it acknowledges, the per (day, type, method) sums
+ * docs/CONTRACTS.md "Exactly once"): the stream ids it acknowledges, the per (day, type, method) sums
  * of its valid entries, the set of their days, their greatest timestamp, and
  * the dead letters of its malformed entries.  It is pure (no I/O), so the
  * parsing rules are unit-tested without Redis.
  *
- * Entry contract (the importer writes it): fields ts (UTC ISO seconds),
- * type (deposit|withdrawal), method ([a-z0-9_-]{1,32}), cents (a decimal
- * integer 1..MONEY_MAX_CENTS), src (file:line, informational).  The same
- * rules as the importer's (timeparse, txn, money) decide validity; anything
- * else — a missing, duplicated or invalid required field — makes the entry
- * malformed: it is dead-lettered and acknowledged, never counted.  An entry
+ * Entry contract (the importer writes it; common/txn.h, docs/CONTRACTS.md
+ * "The stream entry"): one field tx = "<ts> <type> <method> <amount> <src>".
+ * The previous format — fields ts, type, method, cents (a decimal integer),
+ * src — is read too, so a rolling upgrade drains what older importers left.
+ * The same rules as the importer's (timeparse, txn, money) decide validity:
+ * ts UTC ISO seconds, type deposit|withdrawal, method [a-z0-9_-]{1,32},
+ * amount 0.01 to 1,000,000,000.00; anything else — a missing, duplicated or
+ * invalid field or word — makes the entry malformed: it is dead-lettered
+ * and acknowledged, never counted.  An entry
  * returned without fields ([id, nil]: deleted or trimmed while pending) is
  * "gone": acknowledged only.
+ *
+ * The Python service's entries (timestamp, type, payment_method, amount in
+ * dollars, sleep_ms), left in the stream at the switch-over, are read too —
+ * an entry is taken for one when it has none of ts/method/cents and one of
+ * timestamp/payment_method/amount — by the CSV input rules (the amount by
+ * money_parse), so each counts once like the row it came from.
  *
  * Memory: a batch is reused for every read; nothing is allocated per entry
  * once its buffers have grown to the batch size.  Ids are NOT copied: they
@@ -26,14 +35,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dynbuf.h"
 #include "timeparse.h"
 #include "txn.h"
 
-/* Dead-letter reason of a malformed stream entry (transactions:rejected). */
+/* Dead-letter reasons of stream entries (transactions:rejected): a malformed
+ * entry; a valid entry whose counter refused it (see batch_add_refused). */
 #define BATCH_REASON_MALFORMED "malformed_entry"
+#define BATCH_REASON_REFUSED "counter_refused"
 /* Dead-letter raw text is cut at this many bytes (an entry is tiny; a bogus
  * one must not blow up the script's arguments). */
 #define BATCH_RAW_MAX 4096
+/* The most entries one batch holds (batch_add refuses more, as out of
+ * memory): ten times the BATCH_SIZE bound, so no read reaches it; it caps
+ * every array sized by a batch. */
+#define BATCH_ENTRIES_MAX 1000000
 
 /* One parsed, valid entry. */
 typedef struct batch_txn {
@@ -62,8 +78,9 @@ typedef struct batch_group {
     size_t first, n;
 } batch_group;
 
-/* A malformed entry: text lives in the batch's buffer (batch_dead_*). */
+/* A dead letter: text lives in the batch's buffer (batch_dead_*). */
 typedef struct batch_dead {
+    const char *reason; /* BATCH_REASON_* */
     const char *id;
     size_t idlen;
     size_t raw_off, raw_len;
@@ -75,7 +92,7 @@ typedef struct batch {
     const char **ids;
     size_t *idlens;
     size_t n_ids, cap_ids;
-    size_t n_valid, n_malformed, n_gone;
+    size_t n_valid, n_malformed, n_refused, n_gone; /* dead letters: n_malformed + n_refused */
     int64_t max_epoch; /* greatest ts of the valid entries; -1 when none */
     int unsorted;      /* ids arrived out of order (batch_finish sorts) */
     uint64_t last_ms, last_seq;
@@ -93,8 +110,7 @@ typedef struct batch {
 
     batch_dead *dead;
     size_t n_dead_cap;
-    char *text; /* raw and detail text of dead letters */
-    size_t text_len, text_cap;
+    dynbuf text; /* raw and detail text of dead letters, each NUL-terminated */
 } batch;
 
 /* Zeroed batch; 0, or -1 when out of memory. */
@@ -105,8 +121,9 @@ void batch_reset(batch *b);
 
 /*
  * Parse one entry's field/value list (fv[0], fv[1] = name, value; ...;
- * nfv strings).  0 when valid (out filled), else -1 with a short reason in
- * detail ("cents: not an integer 1..100000000000").
+ * nfv strings), in txagg's format or the Python service's.  0 when valid
+ * (out filled), else -1 with a short reason in detail ("cents: not an
+ * integer 1..100000000000").
  */
 int batch_parse_entry(const char *const *fv, const size_t *fl, size_t nfv, batch_txn *out, char *detail,
                       size_t detail_len);
@@ -118,6 +135,18 @@ int batch_parse_entry(const char *const *fv, const size_t *fl, size_t nfv, batch
  */
 int batch_add(batch *b, const char *id, size_t idlen, const char *const *fv, const size_t *fl, size_t nfv);
 
+/*
+ * Add one entry as a dead letter with reason BATCH_REASON_REFUSED and the
+ * given detail (the apply script's words), whatever its fields say: a valid
+ * entry that the hot tier cannot take (its counter is at the int64 limit or
+ * not a counter).  Same return as batch_add.
+ */
+int batch_add_refused(batch *b, const char *id, size_t idlen, const char *const *fv, const size_t *fl, size_t nfv,
+                      const char *detail);
+
+/* Dead letters in the batch (malformed and refused). */
+static inline size_t batch_n_dead(const batch *b) { return b->n_malformed + b->n_refused; }
+
 /* Sort ids and cells, build the groups.  Call once, after the last add; no
  * add may follow.  0, or -1 when out of memory (the batch must not be
  * applied). */
@@ -128,10 +157,13 @@ int batch_finish(batch *b);
 void batch_max_ts(const batch *b, char *buf);
 
 /* The text of a dead letter. */
-static inline const char *batch_dead_raw(const batch *b, const batch_dead *d) { return b->text + d->raw_off; }
+static inline const char *batch_dead_raw(const batch *b, const batch_dead *d)
+{
+    return dynbuf_ptr(&b->text) + d->raw_off;
+}
 static inline const char *batch_dead_detail(const batch *b, const batch_dead *d)
 {
-    return b->text + d->detail_off;
+    return dynbuf_ptr(&b->text) + d->detail_off;
 }
 
 /* Parse a stream id "ms-seq" (both decimal, no sign).  0 or -1. */

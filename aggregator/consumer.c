@@ -21,7 +21,12 @@
  *  - a claimed batch's ids lie below every id in hand (entries idle for
  *    CLAIM_IDLE_MS were delivered before anything read since), so claiming
  *    between pumps does not make the in-hand batches stale.  If that ever
- *    fails to hold, the check answers "stale" and recovery sorts it out.
+ *    fails to hold, the check answers "stale" and recovery sorts it out;
+ *  - valid input never stalls the pipeline: a batch refused for one counter
+ *    (APPLY_REFUSED: retrying cannot cure it) is applied in halves down to
+ *    the entries that cannot be applied, which are dead-lettered (see
+ *    "refused batches" below).  Only a refusal that names no counter (a
+ *    system key of the wrong type) stops the consumer, retried every second.
  */
 #include "consumer.h"
 #include "keys.h"
@@ -29,6 +34,7 @@
 #include "reply_arena.h"
 #include "signals.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +51,7 @@ typedef struct slot {
     batch b;
     reply_arena arena;
     redisReply *reply; /* in the arena; the batch's ids point into it */
+    const redisReply *entries; /* the entries array inside reply (S_FULL) */
     int state;         /* S_EMPTY, S_RAW (reply received, not parsed), S_FULL (parsed) */
 } slot;
 
@@ -57,6 +64,7 @@ struct consumer {
     slot ring[2]; /* ring[h] is the head */
     int h;
     slot aux;
+    batch iso; /* a part of a refused batch (refused batches) */
     apply_args args;
     int need_setup, need_recover;
     int set_up;
@@ -68,6 +76,7 @@ struct consumer {
 static void slot_clear(slot *s)
 {
     s->reply = NULL;
+    s->entries = NULL;
     s->state = S_EMPTY;
     batch_reset(&s->b);
     reply_arena_reset(&s->arena);
@@ -87,7 +96,7 @@ consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms
     if (!c) return NULL;
     slot *slots[3] = {&c->ring[0], &c->ring[1], &c->aux};
     for (int i = 0; i < 3; i++) reply_arena_init(&slots[i]->arena);
-    if (batch_init(&c->ring[0].b) || batch_init(&c->ring[1].b) || batch_init(&c->aux.b)) {
+    if (batch_init(&c->ring[0].b) || batch_init(&c->ring[1].b) || batch_init(&c->aux.b) || batch_init(&c->iso)) {
         consumer_free(c);
         return NULL;
     }
@@ -110,6 +119,7 @@ void consumer_free(consumer *c)
         batch_free(&slots[i]->b);
         reply_arena_free(&slots[i]->arena);
     }
+    batch_free(&c->iso);
     apply_args_free(&c->args);
     free(c);
 }
@@ -237,6 +247,7 @@ static long slot_parse(consumer *c, slot *s)
         c->need_recover = 1;
         return -1;
     }
+    s->entries = entries;
     s->state = S_FULL;
     return (long)s->b.n_ids;
 }
@@ -255,6 +266,7 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
         metrics_add(c->st->entries_applied, (uint64_t)res->count);
         metrics_add(c->st->rows_counted, b->n_valid);
         metrics_add(c->st->rejected, b->n_malformed);
+        metrics_add(c->st->refused, b->n_refused);
         metrics_add(c->st->gone, b->n_gone);
         metrics_inc(c->st->batches);
         if (c->refused) log_info("batches apply again");
@@ -273,6 +285,7 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
         c->need_setup = c->need_recover = 1;
         return 0;
     case APPLY_NOSCRIPT: /* handled by the caller; not expected here */
+    case APPLY_REFUSED:  /* isolated by the caller; here only if isolation itself failed */
     case APPLY_EREPLY:
         /* The batch stays pending: refused again on every retry until the
          * offending key is repaired; logged once per change, retried slowly. */
@@ -291,12 +304,87 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
     }
 }
 
+/* ---- refused batches ----------------------------------------------------- */
+
+/*
+ * The script refused a batch for one counter (APPLY_REFUSED): a key that is
+ * not a hash, a stored value that is not an int64, or a sum that would pass
+ * INT64_MAX.  Retrying cannot cure that, and the entries are valid, so they
+ * must neither stall the pipeline nor be counted half: the batch's entries
+ * are applied in halves, recursively; a single entry still refused is
+ * dead-lettered with reason BATCH_REASON_REFUSED and the script's words as
+ * detail, acknowledged in the same script call (an operator can replay it
+ * from transactions:rejected once the counter is repaired).  Every part is a
+ * contiguous run of the batch's ids, so the ownership check holds for it as
+ * for the whole.  k refused entries among n cost O(k log n) script calls.
+ */
+
+/* Apply entries[lo, hi) of a refused batch; entries applied (acknowledged),
+ * or -1 when the consumer must stop (connection lost, stale, a refusal that
+ * names no counter: the flags are set by settle). */
+static long apply_part(consumer *c, const redisReply *entries, size_t lo, size_t hi, const char *why)
+{
+    batch *b = &c->iso;
+    batch_reset(b);
+    redisReply view = *entries; /* a window on the same elements: nothing copied */
+    view.element = entries->element + lo;
+    view.elements = hi - lo;
+    int dead = why != NULL;
+    if (!dead && consumer_batch_from_entries(b, &view) != 0) return -1;
+    if (dead) {
+        const redisReply *e = view.element[0], *f = e->element[1];
+        const char *fv[64];
+        size_t fl[64], nfv = f->type == REDIS_REPLY_ARRAY && f->elements <= 64 ? f->elements : 0;
+        for (size_t j = 0; j < nfv; j++) {
+            fv[j] = f->element[j]->str;
+            fl[j] = f->element[j]->len;
+        }
+        if (batch_add_refused(b, e->element[0]->str, e->element[0]->len, fv, fl, nfv, why) || batch_finish(b))
+            return -1;
+    }
+    apply_result res;
+    if (apply_build(&c->args, b, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) return -1;
+    apply_run(c->rc, &c->args, &res);
+    if (res.status == APPLY_REFUSED && !dead) {
+        if (hi - lo == 1) { /* this entry is the one */
+            char detail[sizeof res.err];
+            snprintf(detail, sizeof detail, "%s", res.err);
+            return apply_part(c, entries, lo, hi, detail);
+        }
+        size_t mid = lo + (hi - lo) / 2;
+        long a = apply_part(c, entries, lo, mid, NULL);
+        if (a < 0) return -1;
+        long z = apply_part(c, entries, mid, hi, NULL);
+        return z < 0 ? -1 : a + z;
+    }
+    long n = settle(c, b, &res);
+    return res.status == APPLY_OK ? n : -1;
+}
+
+/* Isolate the entries of slot s that res refused; returns entries applied,
+ * or -1 when the connection is gone (as settle). */
+static long isolate(consumer *c, slot *s, const apply_result *res)
+{
+    char q[300];
+    uint64_t refused_before = metrics_value(c->st->refused);
+    log_warn("batch refused for one counter; applying it in parts to isolate the entries it cannot take",
+             "entries=%zu err=%s", s->b.n_ids, log_q(q, sizeof q, res->err));
+    long n = s->entries ? apply_part(c, s->entries, 0, s->entries->elements, NULL) : -1;
+    if (n < 0) {
+        c->need_recover = 1;
+        return rconn_connected(c->rc) ? 0 : -1;
+    }
+    log_warn("entries dead-lettered: their counter refused them", "reason=%s entries=%" PRIu64 " applied=%ld",
+             BATCH_REASON_REFUSED, metrics_value(c->st->refused) - refused_before, n);
+    return n;
+}
+
 /* Apply a full slot synchronously and clear it.  Returns entries applied;
  * res->status says what happened (APPLY_EREPLY when the arguments could not
  * be built). */
 static long apply_slot_sync(consumer *c, slot *s, apply_result *res)
 {
-    if (apply_build(&c->args, &s->b, KEYS_GROUP, c->name) != 0) {
+    if (apply_build(&c->args, &s->b, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) {
         log_error("cannot build the apply arguments (out of memory)");
         res->status = APPLY_EREPLY;
         slot_clear(s);
@@ -304,7 +392,7 @@ static long apply_slot_sync(consumer *c, slot *s, apply_result *res)
         return 0;
     }
     apply_run(c->rc, &c->args, res);
-    long n = settle(c, &s->b, res);
+    long n = res->status == APPLY_REFUSED ? isolate(c, s, res) : settle(c, &s->b, res);
     slot_clear(s);
     if (n < 0) drop_in_hand(c);
     return n;
@@ -394,6 +482,7 @@ long consumer_claim(consumer *c, int64_t min_idle_ms)
             c->need_recover = 1;
             return -1;
         }
+        c->aux.entries = entries;
         c->aux.state = S_FULL;
         size_t n = c->aux.b.n_ids;
         metrics_add(c->st->claims, n);
@@ -427,7 +516,7 @@ long consumer_pump(consumer *c)
 
     redisContext *ctx = rconn_ctx(c->rc);
     if (!ctx) return fail_io(c);
-    if (apply_build(&c->args, &head->b, KEYS_GROUP, c->name) != 0) {
+    if (apply_build(&c->args, &head->b, KEYS_GROUP, c->name, APPLY_OWN_ALL) != 0) {
         log_error("cannot build the apply arguments (out of memory)");
         drop_in_hand(c);
         c->need_recover = 1;
@@ -437,27 +526,28 @@ long consumer_pump(consumer *c)
      * partial head means we are caught up: no read ahead, linger instead */
     c->last_partial = head->b.n_ids < (size_t)c->batch_size;
     int want_read = !sig_stopping() && next->state == S_EMPTY && !c->last_partial;
+    if (apply_send(c->rc, &c->args) != 0) return fail_io(c);
     if (want_read && redisAppendCommand(ctx, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP, c->name,
                                         c->batch_size, KEYS_STREAM) != REDIS_OK)
         return fail_io(c);
-    if (apply_send(c->rc, &c->args) != 0) return fail_io(c);
-
-    /* Redis answers the read first; we build and parse it while the script runs. */
+    void *reply = NULL;
+    if (redisGetReply(ctx, &reply) != REDIS_OK) return fail_io(c);
     if (want_read) {
         redisReply *r = NULL;
         slot_clear(next);
         if (reply_arena_get_reply(ctx, &next->arena, &r) != REDIS_OK) return fail_io(c);
         next->reply = r;
         next->state = S_RAW;
-        slot_parse(c, next); /* a failure only sets flags: the apply's reply must still be read */
+        slot_parse(c, next);
     }
-    void *reply = NULL;
-    if (redisGetReply(ctx, &reply) != REDIS_OK) return fail_io(c);
     apply_result res;
     apply_parse_reply(reply, &res);
     freeReplyObject(reply);
-    if (res.status == APPLY_NOSCRIPT) apply_run(c->rc, &c->args, &res); /* did not run; the pipeline is drained */
-    long n = settle(c, &head->b, &res);
+    if (res.status == APPLY_NOSCRIPT) { /* did not run; the read after it did: the "ids" form, synchronously */
+        if (apply_build(&c->args, &head->b, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) return fail_io(c);
+        apply_run(c->rc, &c->args, &res);
+    }
+    long n = res.status == APPLY_REFUSED ? isolate(c, head, &res) : settle(c, &head->b, &res);
     slot_clear(head);
     c->h = 1 - c->h;
     if (n < 0) return fail_io(c);
@@ -501,6 +591,7 @@ long consumer_drain(consumer *c)
     return total;
 }
 
+#ifdef TXAGG_TESTING
 long consumer_fetch(consumer *c, int block_ms)
 {
     slot *head = &c->ring[c->h];
@@ -521,3 +612,4 @@ void consumer_commit(consumer *c, apply_result *res)
     if (head->state != S_FULL) return;
     apply_slot_sync(c, head, res);
 }
+#endif

@@ -65,10 +65,12 @@ long consumer_pump(consumer *c);
  * if a batch went stale meanwhile.  Entries applied. */
 long consumer_drain(consumer *c);
 
+#ifdef TXAGG_TESTING
 /* For tests: read one batch ('>') into the batch in hand without applying it
  * (entries read, or -1), and apply the batch in hand synchronously. */
 long consumer_fetch(consumer *c, int block_ms);
 void consumer_commit(consumer *c, apply_result *res);
+#endif
 
 /* Fill a batch from the entries array of an XREADGROUP / XAUTOCLAIM reply
  * ([[id, [field, value, ...] or nil], ...]) and finish it.  0, or -1 when the

@@ -4,9 +4,6 @@
 #include "cli.h"
 #include "aggregator.h"
 
-#include <stdio.h>
-#include <string.h>
-
 static const char usage[] =
     "Usage: aggregator [--help] [--version]\n"
     "\n"
@@ -14,14 +11,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (cli_std_flag(argv[i], "aggregator", CFG_AGGREGATOR, usage)) return 0;
-        fprintf(stderr, "aggregator: unknown argument '%s'\n\n", argv[i]);
-        cli_usage(stderr, "aggregator", CFG_AGGREGATOR, usage);
-        return 2;
-    }
     txagg_config cfg;
-    int rc = cli_setup("aggregator", CFG_AGGREGATOR, &cfg);
-    if (rc) return rc;
-    return aggregator_run(&cfg);
+    int rc = cli_start(argc, argv, "aggregator", CFG_AGGREGATOR, usage, &cfg);
+    return rc == CLI_RUN ? aggregator_run(&cfg) : rc;
 }

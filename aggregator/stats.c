@@ -1,8 +1,10 @@
 /*
  * stats — aggregator metrics and the periodic summary; see stats.h.
  *
- * Invariant: nothing here is per row above DEBUG; the summary is one INFO
- * line per period, with rates computed from the counters themselves.
+ * Invariant: nothing here is per row above DEBUG; the summary is at most one
+ * INFO line per period, only when a figure it shows changed since the last
+ * line — or once per idle period when none did — with rates computed from
+ * the counters themselves.
  */
 #include "stats.h"
 #include "stream.h"
@@ -29,15 +31,21 @@ void agg_stats_init(agg_stats *st)
     st->entries_trimmed = metrics_counter("txagg_aggregator_entries_trimmed_total", "Entries trimmed", NULL);
     st->rejected = metrics_counter("txagg_aggregator_rejected_total",
                                    "Malformed stream entries sent to transactions:rejected", NULL);
+    st->refused = metrics_counter("txagg_aggregator_refused_entries_total",
+                                  "Valid stream entries sent to transactions:rejected because their counter refused "
+                                  "them (not a hash, not an int64, or int64 overflow)",
+                                  NULL);
     st->gone = metrics_counter("txagg_aggregator_gone_entries_total",
                                "Pending entries found deleted from the stream, acknowledged", NULL);
     st->reaped = metrics_counter("txagg_aggregator_consumers_reaped_total", "Idle consumers deleted", NULL);
     st->lag = metrics_gauge("txagg_aggregator_lag", "Entries not yet delivered to the group", NULL);
     st->pending = metrics_gauge("txagg_aggregator_pending", "Entries delivered to the group, not acknowledged", NULL);
-    st->clock = metrics_gauge("txagg_aggregator_virtual_clock_seconds",
-                              "system:virtual_clock as epoch seconds (0 = unset)", NULL);
-    metrics_counter_fn("txagg_redis_errors_total", "Redis I/O errors", NULL, rconn_error_total);
-    metrics_counter_fn("txagg_redis_reconnects_total", "Redis reconnections", NULL, rconn_reconnect_total);
+    st->clock = metrics_gauge("txagg_aggregator_virtual_clock_timestamp_seconds",
+                              "system:virtual_clock, the greatest event time applied, as a Unix time (0 = unset)", NULL);
+    st->dead_letters = metrics_counter("txagg_aggregator_dead_letters_added_total",
+                                       "Entries ever added to the dead-letter stream transactions:rejected, by any "
+                                       "importer or aggregator (the stream's entries-added, read every second)",
+                                       NULL);
     st->last_log_ms = -1;
 }
 
@@ -55,33 +63,45 @@ int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group)
     if (r->type == REDIS_REPLY_STRING && ts_parse(r->str, r->len, &epoch) != 0) epoch = 0;
     metrics_set(st->clock, epoch);
     freeReplyObject(r);
+    int64_t added;
+    int rv = stream_entries_added(rc, KEYS_REJECTED, &added);
+    if (rv < 0) return -1;
+    if (rv == 0) metrics_set(st->dead_letters, added);
     return 0;
 }
 
-void agg_stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms)
+/* The figures the summary line shows, as of now. */
+static void summary_figures(const agg_stats *st, uint64_t f[SUMMARY_NFIGURES])
 {
+    f[0] = metrics_value(st->entries_applied);
+    f[1] = metrics_value(st->stale_batches);
+    f[2] = metrics_value(st->claims);
+    f[3] = metrics_value(st->lag);
+    f[4] = metrics_value(st->pending);
+    f[5] = metrics_value(st->clock);
+    f[6] = metrics_value(st->rejected);
+    f[7] = metrics_value(st->entries_trimmed);
+}
+
+int agg_stats_maybe_log(agg_stats *st, int64_t now_ms, int64_t every_ms, int64_t idle_every_ms)
+{
+    uint64_t f[SUMMARY_NFIGURES];
+    summary_figures(st, f);
     if (st->last_log_ms < 0) {
         st->last_log_ms = now_ms;
-        st->last_applied = metrics_value(st->entries_applied);
-        st->last_stale = metrics_value(st->stale_batches);
-        st->last_claims = metrics_value(st->claims);
-        return;
+        memcpy(st->last, f, sizeof f);
+        return 0;
     }
     int64_t dt = now_ms - st->last_log_ms;
-    if (dt < every_ms) return;
-    uint64_t applied = metrics_value(st->entries_applied);
-    uint64_t stale = metrics_value(st->stale_batches);
-    uint64_t claims = metrics_value(st->claims);
+    int changed = memcmp(st->last, f, sizeof f) != 0;
+    if (dt < every_ms || (!changed && dt < idle_every_ms)) return 0;
     char clock[TS_ISO_LEN + 1] = "-";
-    int64_t c = (int64_t)metrics_value(st->clock);
-    if (c > 0) ts_format_iso(c, clock);
+    if ((int64_t)f[5] > 0) ts_format_iso((int64_t)f[5], clock);
     log_info("summary", "rows_per_s=%" PRIu64 " applied=%" PRIu64 " lag=%" PRId64 " pending=%" PRId64
                         " clock=%s stale=%" PRIu64 " claimed=%" PRIu64 " rejected=%" PRIu64 " trimmed=%" PRIu64,
-             (applied - st->last_applied) * 1000 / (uint64_t)dt, applied, (int64_t)metrics_value(st->lag),
-             (int64_t)metrics_value(st->pending), clock, stale - st->last_stale, claims - st->last_claims,
-             metrics_value(st->rejected), metrics_value(st->entries_trimmed));
+             (f[0] - st->last[0]) * 1000 / (uint64_t)dt, f[0], (int64_t)f[3], (int64_t)f[4], clock, f[1] - st->last[1],
+             f[2] - st->last[2], f[6], f[7]);
     st->last_log_ms = now_ms;
-    st->last_applied = applied;
-    st->last_stale = stale;
-    st->last_claims = claims;
+    memcpy(st->last, f, sizeof f);
+    return 1;
 }
