@@ -24,6 +24,7 @@
  *     largest record seen (at most CSV_RECORD_MAX).
  */
 #include "csv_reader.h"
+#include "dynbuf.h"
 #include "signals.h"
 
 #include <csv.h>
@@ -70,7 +71,8 @@ struct csv_reader {
     size_t *foff;
     size_t *flen;
     const char **fptr;
-    int nfields, fcap;
+    int nfields;
+    size_t fcap;
     int oom;
 
     char err[256];
@@ -79,17 +81,13 @@ struct csv_reader {
 static int is_blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\r'; }
 static int is_term(unsigned char c) { return c == '\n'; }
 
-static int grow(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) return 0;
-    size_t n = *cap ? *cap : 256;
-    while (n < need) n *= 2;
-    char *b = realloc(*buf, n);
-    if (!b) return -1;
-    *buf = b;
-    *cap = n;
-    return 0;
-}
+/* Caps, at twice what one record can need (its bytes are at most
+ * CSV_RECORD_MAX; its fields hold those bytes plus a NUL each, and there are
+ * at most CSV_RECORD_MAX + 1 of them): a bug, not a big input, would hit
+ * them. */
+#define RAW_MAX (2 * (size_t)CSV_RECORD_MAX)
+#define ARENA_MAX (4 * (size_t)CSV_RECORD_MAX)
+#define FIELDS_MAX (2 * (size_t)CSV_RECORD_MAX + 2)
 
 /* libcsv field callback: trim, copy into the arena. */
 static void on_field(void *s, size_t len, void *data)
@@ -99,21 +97,17 @@ static void on_field(void *s, size_t len, void *data)
     if (!s) len = 0;
     while (len && (f[0] == ' ' || f[0] == '\t')) f++, len--;
     while (len && (f[len - 1] == ' ' || f[len - 1] == '\t')) len--;
-    if (r->nfields == r->fcap) {
-        int ncap = r->fcap ? r->fcap * 2 : 16;
-        size_t *o = realloc(r->foff, sizeof *o * (size_t)ncap);
-        if (o) r->foff = o;
-        size_t *l = realloc(r->flen, sizeof *l * (size_t)ncap);
-        if (l) r->flen = l;
-        const char **pp = realloc(r->fptr, sizeof *pp * (size_t)ncap);
-        if (pp) r->fptr = pp;
-        if (!o || !l || !pp) {
+    if ((size_t)r->nfields == r->fcap) { /* three parallel arrays, one capacity: the smallest */
+        size_t n = r->fcap + 1, co = r->fcap, cl = r->fcap, cp = r->fcap;
+        if (dynbuf_reserve_array(&r->foff, &co, n, sizeof *r->foff, FIELDS_MAX * sizeof *r->foff) ||
+            dynbuf_reserve_array(&r->flen, &cl, n, sizeof *r->flen, FIELDS_MAX * sizeof *r->flen) ||
+            dynbuf_reserve_array(&r->fptr, &cp, n, sizeof *r->fptr, FIELDS_MAX * sizeof *r->fptr)) {
             r->oom = 1;
             return;
         }
-        r->fcap = ncap;
+        r->fcap = co < cl ? (co < cp ? co : cp) : (cl < cp ? cl : cp);
     }
-    if (grow(&r->arena, &r->arena_cap, r->arena_len + len + 1)) {
+    if (dynbuf_reserve_array(&r->arena, &r->arena_cap, r->arena_len + len + 1, 1, ARENA_MAX)) {
         r->oom = 1;
         return;
     }
@@ -234,7 +228,7 @@ static void reset_record(csv_reader *r)
 
 static int append_raw(csv_reader *r, const unsigned char *s, size_t n)
 {
-    if (grow(&r->raw, &r->raw_cap, r->raw_len + n + 1)) return -1;
+    if (dynbuf_reserve_array(&r->raw, &r->raw_cap, r->raw_len + n + 1, 1, RAW_MAX)) return -1;
     memcpy(r->raw + r->raw_len, s, n);
     r->raw_len += n;
     r->raw[r->raw_len] = '\0';

@@ -9,6 +9,9 @@
  * (publish) when it is full, when the next row is due later than now
  * (pacing), at the end of the file (with done = 1) and when a stop is
  * requested.  Back-pressure is applied before each commit that adds entries.
+ * A checkpoint found behind what this run committed (a Redis failover that
+ * lost acknowledged transactions) makes the file start over: reopened,
+ * resumed from the checkpoint Redis holds now.
  *
  * Exit status: 3 when stopped by a signal (files after it are not started);
  * else 2 when a file was missing, unreadable or had a bad header; else 1 when
@@ -39,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum file_result { FILE_OK = 0, FILE_FAILED = 1, FILE_BAD = 2, FILE_STOPPED = 3 };
+enum file_result { FILE_OK = 0, FILE_FAILED = 1, FILE_BAD = 2, FILE_STOPPED = 3, FILE_AGAIN = 4 };
 
 typedef struct importer {
     const txagg_config *cfg;
@@ -56,6 +59,7 @@ typedef struct source {
     int fd;
     int own_fd;
     uint64_t size;          /* bytes, 0 when unknown (a stream) */
+    int rereadable;         /* a regular file: it can be read again from any checkpoint */
     unsigned char *prefix;  /* a stream's first bytes, read for its identity */
     size_t prefix_len;
     char id[FILEID_HEX];
@@ -63,7 +67,11 @@ typedef struct source {
     char base[256];  /* basename: the src of stream entries */
 } source;
 
-static int ready(void *arg) { return atomic_load(&((importer *)arg)->redis_up); }
+static int ready(void *arg, const char *query)
+{
+    (void)query;
+    return atomic_load(&((importer *)arg)->redis_up);
+}
 
 static void source_close(source *s)
 {
@@ -130,6 +138,7 @@ static int source_open(const char *path, source *s, char *err, size_t errlen)
     }
     if (S_ISREG(st.st_mode)) {
         s->size = (uint64_t)st.st_size;
+        s->rereadable = 1;
         return fileid_of_fd(s->fd, s->size, s->id, err, errlen);
     }
     return read_prefix(s, err, errlen);
@@ -165,7 +174,7 @@ static int flush(importer *im, int done, int wait)
     return st;
 }
 
-static int publish_result(importer *im, int st, const char *name)
+static int file_result(importer *im, int st, const char *name)
 {
     switch (st) {
     case PUBLISH_OK: return FILE_OK;
@@ -175,6 +184,7 @@ static int publish_result(importer *im, int st, const char *name)
         log_warn("stopped before the end of the file; a rerun resumes after the last committed batch", "file=%s",
                  log_q(q, sizeof q, name));
         return FILE_STOPPED;
+    case PUBLISH_ROLLED_BACK: return FILE_AGAIN; /* logged by publish */
     default: return FILE_FAILED; /* logged by publish */
     }
 }
@@ -197,7 +207,7 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
             /* Keep what was read: commit the batch in hand, then report. */
             int stopping = sig_stopping();
             st = flush(im, 0, 1);
-            if (st != PUBLISH_OK || stopping) return publish_result(im, st == PUBLISH_OK ? PUBLISH_STOPPED : st, s->name);
+            if (st != PUBLISH_OK || stopping) return file_result(im, st == PUBLISH_OK ? PUBLISH_STOPPED : st, s->name);
             char q[1100], qe[300];
             progress_clear(im->prog);
             log_error("cannot read file", "file=%s err=%s", log_q(q, sizeof q, s->name),
@@ -209,7 +219,7 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         if (cnt->skipped < skip) { /* committed by an earlier run: parsed, not published */
             cnt->skipped++;
             if ((cnt->read & 1023) == 0) {
-                if (sig_stopping()) return publish_result(im, PUBLISH_STOPPED, s->name);
+                if (sig_stopping()) return file_result(im, PUBLISH_STOPPED, s->name);
                 progress_tick(im->prog, csv_reader_offset(rd));
             }
             continue;
@@ -246,7 +256,7 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
     }
     if (st == PUBLISH_OK) st = flush(im, 1, 1);
     progress_tick(im->prog, csv_reader_offset(rd));
-    return publish_result(im, st, s->name);
+    return file_result(im, st, s->name);
 }
 
 static int import_file(importer *im, const char *path)
@@ -295,9 +305,10 @@ static int import_file(importer *im, const char *path)
 
     int64_t rows;
     int done;
+    publish_set_durable(im->pub, !s.rereadable);
     int st = publish_open_file(im->pub, s.id, s.name, s.base, &rows, &done);
     if (st != PUBLISH_OK) {
-        result = publish_result(im, st, s.name);
+        result = file_result(im, st, s.name);
         goto out;
     }
     if (done && !im->opts->force) {
@@ -311,7 +322,7 @@ static int import_file(importer *im, const char *path)
     if (done) {
         log_info("importing again (--force)", "file=%s id=%s", log_q(q, sizeof q, s.name), s.id);
         if ((st = publish_reset(im->pub)) != PUBLISH_OK) {
-            result = publish_result(im, st, s.name);
+            result = file_result(im, st, s.name);
             goto out;
         }
         rows = 0;
@@ -323,6 +334,14 @@ static int import_file(importer *im, const char *path)
     }
     result = import_rows(im, &s, rd, &hm, rows);
 out:
+    if (result == FILE_AGAIN && !s.rereadable) {
+        /* Batches every replica had acknowledged are gone (the replicas too?):
+         * what a stream already gave cannot be read again. */
+        log_error("committed batches were lost by Redis and the input cannot be read again; send its rows again "
+                  "from the checkpoint",
+                  "file=%s", log_q(q, sizeof q, s.name));
+        result = FILE_FAILED;
+    }
     progress_file_end(im->prog, result == FILE_OK ? "imported" : result == FILE_STOPPED ? "stopped" : "failed");
     csv_reader_free(rd);
     source_close(&s);
@@ -333,8 +352,6 @@ int importer_run(const txagg_config *cfg, const importer_opts *opts, const char 
 {
     importer im = {.cfg = cfg, .opts = opts};
     atomic_init(&im.redis_up, 0);
-    metrics_counter_fn("txagg_redis_errors_total", "Redis I/O errors", NULL, rconn_error_total);
-    metrics_counter_fn("txagg_redis_reconnects_total", "Redis reconnections", NULL, rconn_reconnect_total);
     im.rc = rconn_new(cfg, "importer");
     im.pub = im.rc ? publish_new(im.rc, cfg->batch_size, &im.redis_up) : NULL;
     im.bp = im.rc ? backpressure_new(im.rc, cfg->max_backlog, &im.redis_up) : NULL;
@@ -348,8 +365,13 @@ int importer_run(const txagg_config *cfg, const importer_opts *opts, const char 
     }
     if (cfg->metrics_port) {
         char err[300], q[400];
-        http = http_listener_start(cfg->metrics_host, cfg->metrics_port, ready, &im, err, sizeof err);
-        if (!http) log_error("metrics listener not started; importing without it", "err=%s", log_q(q, sizeof q, err));
+        http = http_listener_start(cfg->metrics_host, cfg->metrics_port, HTTP_LISTEN_METRICS, ready, &im, err,
+                                   sizeof err);
+        if (!http) { /* asked for and not there: a start-up error, nothing imported */
+            log_error("cannot start", "detail=%s", log_q(q, sizeof q, err));
+            status = 1;
+            goto out;
+        }
     }
     if (backpressure_ensure_group(im.bp) != 0) {
         status = sig_stopping() ? 3 : 1;
@@ -357,7 +379,12 @@ int importer_run(const txagg_config *cfg, const importer_opts *opts, const char 
     }
     int bad = 0, failed = 0;
     for (int i = 0; i < nfiles && status != 3; i++) {
-        switch (import_file(&im, files[i])) {
+        int r;
+        do /* FILE_AGAIN: again, from the checkpoint Redis holds now */
+            r = import_file(&im, files[i]);
+        while (r == FILE_AGAIN && !sig_stopping());
+        switch (r) {
+        case FILE_AGAIN: /* stopped before starting over */
         case FILE_STOPPED: status = 3; break;
         case FILE_BAD: bad = 1; break;
         case FILE_FAILED: failed = 1; break;

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
             opts.force = 1;
         } else if (!only_files && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "importer: unknown flag '%s'\n\n", a);
-            cli_usage(stderr, "importer", CFG_IMPORTER, usage);
+            cli_usage(stderr, CFG_IMPORTER, usage);
             return 2;
         } else if (nfiles < (int)(sizeof files / sizeof files[0])) {
             files[nfiles++] = a;

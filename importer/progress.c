@@ -31,7 +31,7 @@ struct progress {
     metric *m_read, *m_skipped, *m_published, *m_batches, *m_rejected[REJECT_NREASONS];
 };
 
-int64_t import_counts_rejected(const import_counts *c)
+static int64_t rejected_total(const import_counts *c)
 {
     int64_t n = 0;
     for (int r = 1; r < REJECT_NREASONS; r++) n += c->rejected[r];
@@ -110,7 +110,7 @@ void progress_tick(progress *p, uint64_t offset)
     char line[512];
     int n = snprintf(line, sizeof line, "\r%s: %lld rows, %.0f rows/s%s, %lld published, %lld rejected\033[K",
                      p->name, (long long)p->cur.read, p->rate, pct, (long long)p->cur.published,
-                     (long long)import_counts_rejected(&p->cur));
+                     (long long)rejected_total(&p->cur));
     if (n > 0) {
         ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
@@ -143,7 +143,7 @@ static void summary(const char *what, const char *head, const import_counts *c, 
              "%s rows_read=%lld skipped=%lld published=%lld rejected=%lld%s%s batches=%lld seconds=%.3f "
              "rows_per_s=%.0f",
              head, (long long)c->read, (long long)c->skipped, (long long)c->published,
-             (long long)import_counts_rejected(c), kv[0] ? " " : "", kv, (long long)c->batches, secs, rate);
+             (long long)rejected_total(c), kv[0] ? " " : "", kv, (long long)c->batches, secs, rate);
 }
 
 static void block(progress *p, const char *title, const import_counts *c, int64_t us)
@@ -161,7 +161,7 @@ static void block(progress *p, const char *title, const import_counts *c, int64_
                      "  rejected    %12lld%s%s%s\n"
                      "  seconds     %12.2f   (%.0f rows/s)\n",
                      title, (long long)c->read, (long long)c->skipped, (long long)c->published,
-                     (long long)import_counts_rejected(c), kv[0] ? "   (" : "", kv, kv[0] ? ")" : "", secs,
+                     (long long)rejected_total(c), kv[0] ? "   (" : "", kv, kv[0] ? ")" : "", secs,
                      secs > 0 ? (double)(c->read - c->skipped) / secs : 0.0);
     if (n > 0) {
         ssize_t w = write(STDERR_FILENO, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);

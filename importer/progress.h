@@ -20,8 +20,6 @@ typedef struct import_counts {
     int64_t batches;   /* committed batches */
 } import_counts;
 
-int64_t import_counts_rejected(const import_counts *c);
-
 typedef struct progress progress;
 
 /* tty: draw the progress line and the readable summaries (stderr). */

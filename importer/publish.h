@@ -1,8 +1,8 @@
 /*
- * publish — hand-off 1 of DESIGN.md: a batch of stream entries (accepted rows
- * to `transactions`, rejected ones to `transactions:rejected`) and the
- * file's checkpoint commit together, exactly once, through dropped
- * connections, kill -9 and concurrent importers.
+ * publish — hand-off 1 (docs/CONTRACTS.md "Exactly once"): a batch of stream
+ * entries (accepted rows to `transactions`, rejected ones to
+ * `transactions:rejected`) and the file's checkpoint commit together, exactly
+ * once, through dropped connections, kill -9 and concurrent importers.
  *
  * Checkpoint: hash import:checkpoint:{file id} — rows (data records consumed:
  * accepted + rejected), done (1 when the file was read to its end), file (the
@@ -23,6 +23,8 @@ enum publish_status {
     PUBLISH_STOPPED,  /* a stop was requested while Redis was unreachable */
     PUBLISH_CONFLICT, /* another importer moved this file's checkpoint */
     PUBLISH_FATAL,    /* Redis executed the transaction only in part (logged) */
+    PUBLISH_ROLLED_BACK, /* the checkpoint went back (a Redis failover lost committed
+                          * batches, logged): import the file again from it */
 };
 
 typedef struct publisher publisher;
@@ -38,6 +40,18 @@ void publish_free(publisher *p);
  */
 int publish_open_file(publisher *p, const char *file_id, const char *file, const char *src, int64_t *rows,
                       int *done);
+/*
+ * durable: the input cannot be read again (a pipe, stdin), so a Redis
+ * failover that loses committed batches (replication is asynchronous) could
+ * not be repaired by importing again from the checkpoint.  Then a batch is
+ * forgotten only once every replica its primary lists has acknowledged it
+ * (ROLE, then WAIT after its EXEC): while replicas lag the batch is held and
+ * the input waits (logged once per change); after a lost connection the
+ * batch is found on the new primary or sent again.  Costs a ROLE (and a
+ * WAIT with replicas) per batch; files read from disk do not need it.
+ */
+void publish_set_durable(publisher *p, int durable);
+
 /* --force on a finished file: the checkpoint goes back to rows 0, not done. */
 int publish_reset(publisher *p);
 
@@ -65,13 +79,13 @@ int publish_commit(publisher *p, int done, import_counts *counts);
 
 /* Wait for the transaction in flight, if any, to be known committed. */
 int publish_sync(publisher *p, import_counts *counts);
-int publish_in_flight(const publisher *p);
 
-/* Checkpoint rows committed by this process (or read at open). */
-int64_t publish_committed_rows(const publisher *p);
-
+#ifdef TXAGG_TESTING
 /* Test hooks: make the next commit attempt drop its connection right before
- * sending (1) or right after sending, before reading a reply (2). */
+ * sending (1) or lose the reply of a transaction that committed (2); 1 while
+ * a transaction is in flight. */
 void publish_test_fault(publisher *p, int fault);
+int publish_in_flight(const publisher *p);
+#endif
 
 #endif

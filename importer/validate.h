@@ -1,6 +1,6 @@
 /*
- * validate — the header and the input rules of DESIGN.md for one CSV row
- * (pure: no I/O, the wall clock is an argument).
+ * validate — the header and the input rules of one CSV row (docs/CONTRACTS.md
+ * "CSV input"); pure: no I/O, the wall clock is an argument.
  */
 #ifndef TXAGG_VALIDATE_H
 #define TXAGG_VALIDATE_H
