@@ -23,7 +23,16 @@
  * read-then-write with no compare-and-swap, so two concurrent updates of one
  * document can lose one.  The lease makes this replica the only writer, and
  * the lease is renewed (a Redis round trip that fails if another replica took
- * it) immediately before every MongoDB call here.
+ * it) immediately before every MongoDB call here — the reads, the guarded
+ * update and the prune alike.
+ *
+ * The reads that decide "B is applied" (the read before the update, the
+ * re-read after a write-concern error or an 11000) are majority reads
+ * (readConcern "majority"): on a replica set a write visible on the primary
+ * but not yet on a majority can be rolled back by a failover, and once we
+ * have cleaned the frozen hashes those cents would be in neither tier.  What
+ * a majority read lists survives any failover, like a write acknowledged
+ * with w: majority.
  *
  * `batches` stays bounded: when it would grow past 2×PST_BATCHES_KEEP ids a
  * separate $pullAll drops all but the newest PST_BATCHES_KEEP (by position:
@@ -71,15 +80,8 @@ static int is_outage(const bson_error_t *e)
  * it.  PST_OK to retry, else why not. */
 static int backoff_wait(persistor *p)
 {
-    int64_t end = sig_now_ms() + p->mongo_backoff_ms;
-    int64_t chunk = p->cfg.persist_lease_ms / 3;
-    for (;;) {
-        int64_t left = end - sig_now_ms();
-        if (left <= 0) break;
-        if (sig_sleep_ms(left < chunk ? left : chunk)) return PST_ESTOP;
-        int rv = lease_renew(p);
-        if (rv != PST_OK) return rv;
-    }
+    int rv = lease_sleep(p, p->mongo_backoff_ms);
+    if (rv != PST_OK) return rv;
     p->mongo_backoff_ms = p->mongo_backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->mongo_backoff_ms * 2;
     return PST_OK;
 }
@@ -98,6 +100,7 @@ static int read_batches(persistor *p, const char *day, const char *id, doc_batch
     memset(db, 0, sizeof *db);
     bson_t *filter = BCON_NEW("date", BCON_UTF8(day));
     bson_t *opts = BCON_NEW("projection", "{", "batches", BCON_INT32(1), "}", "limit", BCON_INT64(1));
+    mongo_read_majority(opts);
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(p->coll, filter, opts, NULL);
     const bson_t *doc;
     while (mongoc_cursor_next(cur, &doc)) {
@@ -129,12 +132,16 @@ static int read_batches(persistor *p, const char *day, const char *id, doc_batch
 }
 
 /* Drop all but the newest PST_BATCHES_KEEP ids when the array (after this
- * batch) holds more than twice that.  Best effort: a failure is retried by
- * the next write of the day. */
-static void prune_batches(persistor *p, const char *day, const doc_batches *db, int added)
+ * batch) holds more than twice that.  Best effort: a MongoDB failure is
+ * retried by the next write of the day.  It is a write like any other: the
+ * lease is renewed first, and a lease not ours (PST_ELEASE) or Redis lost
+ * (PST_EREDIS) is returned, nothing written. */
+static int prune_batches(persistor *p, const char *day, const doc_batches *db, int added)
 {
     int total = db->count + added;
-    if (total <= 2 * PST_BATCHES_KEEP) return;
+    if (total <= 2 * PST_BATCHES_KEEP) return PST_OK;
+    int rv = lease_renew(p);
+    if (rv != PST_OK) return rv;
     int drop = total - PST_BATCHES_KEEP;
     if (drop > db->noldest) drop = db->noldest;
     bson_t update = BSON_INITIALIZER, pull, arr;
@@ -161,6 +168,7 @@ static void prune_batches(persistor *p, const char *day, const doc_batches *db, 
     bson_destroy(&opts);
     bson_destroy(filter);
     bson_destroy(&update);
+    return PST_OK;
 }
 
 /* $inc of one frozen hash into inc ("deposits.<m>": int64).  Returns the
@@ -168,7 +176,7 @@ static void prune_batches(persistor *p, const char *day, const doc_batches *db, 
 static int append_frozen(persistor *p, const char *id, const char *day, int type, bson_t *inc)
 {
     char key[128];
-    if (!keys_frozen(key, sizeof key, id, day, txn_type_name(type))) return -2;
+    if (!keys_frozen(key, sizeof key, NULL, id, day, txn_type_name(type))) return -2;
     redisReply *r = rconn_cmd(p->rc, "HGETALL %s", key);
     if (!r) return -1;
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
@@ -253,7 +261,7 @@ static int write_day(persistor *p, const char *id, const char *day, int check_fi
         if (check_first) persistor_mongo_state(p, 1, NULL);
         check_first = 1; /* from now on, every attempt reads first */
         if (db.listed) { /* applied before (a repeat after a crash, or a lost reply) */
-            prune_batches(p, day, &db, 0);
+            rv = prune_batches(p, day, &db, 0);
             free(db.oldest);
             break;
         }
@@ -275,7 +283,7 @@ static int write_day(persistor *p, const char *id, const char *day, int check_fi
         if (ok) {
             persistor_mongo_state(p, 1, NULL);
             p->mongo_backoff_ms = BACKOFF_MIN_MS;
-            prune_batches(p, day, &db, 1);
+            rv = prune_batches(p, day, &db, 1);
             free(db.oldest);
             break;
         }
@@ -300,9 +308,11 @@ static int write_day(persistor *p, const char *id, const char *day, int check_fi
     return rv;
 }
 
+#ifdef TXAGG_TESTING
 int archive_write_day(persistor *p, const char *id, const char *day) { return write_day(p, id, day, 1); }
+#endif
 
-int archive_write_batch(persistor *p, const batch_rec *b, int fresh)
+int archive_write_batch(persistor *p, const archive_batch *b, int fresh)
 {
     /* A batch this replica just froze follows a clean-up of every earlier
      * batch, which raised archived_through past each day it wrote: a day

@@ -39,7 +39,7 @@ static int judge(redisReply *r, const char *script, const char *id)
 int clean_mark_written(persistor *p, const char *id)
 {
     char bkey[KEY_MAX];
-    if (!keys_batch(bkey, sizeof bkey, id)) return PST_EDATA;
+    if (!keys_batch(bkey, sizeof bkey, NULL, id)) return PST_EDATA;
     const char *argv[] = {NULL, KEYS_ARCHIVE_PENDING, bkey, NULL, id};
     int rv;
     redisReply *r = lease_script(p, &mark_script, 3, 5, argv, &rv);
@@ -49,7 +49,7 @@ int clean_mark_written(persistor *p, const char *id)
     return rv == PST_NONE ? PST_EDATA : rv;
 }
 
-int clean_batch(persistor *p, const batch_rec *b)
+int clean_batch(persistor *p, const archive_batch *b)
 {
     int nkeys = 5 + 2 * b->ndays;
     int argc = nkeys + 3;
@@ -63,13 +63,13 @@ int clean_batch(persistor *p, const batch_rec *b)
     int k = 0;
     argv[k++] = NULL; /* lease */
     argv[k++] = KEYS_ARCHIVE_PENDING;
-    keys_batch(keys[2 * b->ndays], KEY_MAX, b->id);
+    keys_batch(keys[2 * b->ndays], KEY_MAX, NULL, b->id);
     argv[k++] = keys[2 * b->ndays];
     argv[k++] = KEYS_ARCHIVED_THROUGH;
     argv[k++] = KEYS_ARCHIVE_VERSION;
     for (int i = 0; i < b->ndays; i++) {
         for (int t = 0; t < TXN_TYPES; t++) {
-            keys_frozen(keys[2 * i + t], KEY_MAX, b->id, b->days[i], txn_type_name(t));
+            keys_frozen(keys[2 * i + t], KEY_MAX, NULL, b->id, b->days[i], txn_type_name(t));
             argv[k++] = keys[2 * i + t];
         }
     }

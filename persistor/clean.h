@@ -5,7 +5,7 @@
 #ifndef TXAGG_PERSISTOR_CLEAN_H
 #define TXAGG_PERSISTOR_CLEAN_H
 
-#include "batch.h"
+#include "archive_batch.h"
 #include "persistor.h"
 
 /* state=written on the pending batch (after every day is in MongoDB).
@@ -16,6 +16,6 @@ int clean_mark_written(persistor *p, const char *id);
  * the pending set, raise system:archived_through, bump the archive version.
  * PST_OK, PST_NONE (already cleaned), PST_ELEASE, PST_EREDIS or PST_EDATA
  * (not marked written: nothing was deleted). */
-int clean_batch(persistor *p, const batch_rec *b);
+int clean_batch(persistor *p, const archive_batch *b);
 
 #endif

@@ -15,7 +15,7 @@
  * is unreachable (the days stay hot, which readers find cheapest).
  */
 #include "cycle.h"
-#include "batch.h"
+#include "archive_batch.h"
 #include "freeze.h"
 #include "lease.h"
 #include "recover.h"

@@ -3,7 +3,7 @@
  * batch-scoped keys, in one script (freeze.lua) that also records the batch
  * as pending and bumps the archive version.
  *
- * C picks the candidates (batch_eligible_days) and draws the id (INCR
+ * C picks the candidates (archive_batch_eligible_days) and draws the id (INCR
  * system:archive:seq — a seq drawn for a freeze that then does not happen is
  * simply skipped); every key the script touches is declared by C.  The
  * script re-checks, atomically, that each candidate is still tracked, that
@@ -18,10 +18,12 @@
  * applied the batch, the days would come back hot and be archived again.  A
  * process crash cannot do it (Redis writes the AOF before it replies), so the
  * gap is the fsync period: freeze_settle waits it out before the first
- * MongoDB write.  Redis 7.0 has no WAITAOF to ask instead.
+ * MongoDB write.  Redis 7.0 has no WAITAOF to ask instead.  A failover to a
+ * replica that lacks the freeze would do the same: freeze_settle waits for
+ * every replica to acknowledge it (WAIT) first.
  */
 #include "freeze.h"
-#include "batch.h"
+#include "archive_batch.h"
 #include "keys.h"
 #include "lease.h"
 #include "log.h"
@@ -52,7 +54,7 @@ static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idle
     long long seq = r->integer;
     freeReplyObject(r);
     char bid[PST_ID_MAX];
-    if (batch_make_id(bid, sizeof bid, seq, p->fence) != 0) return PST_EDATA;
+    if (archive_batch_make_id(bid, sizeof bid, seq, p->fence) != 0) return PST_EDATA;
 
     int nkeys = 5 + 4 * n;
     int argc = nkeys + 4 + n;
@@ -71,12 +73,12 @@ static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idle
     argv[k++] = KEYS_ARCHIVE_PENDING;
     argv[k++] = KEYS_TRACKED_DAYS;
     argv[k++] = KEYS_ARCHIVE_VERSION;
-    keys_batch(keys[4 * n], KEY_MAX, bid);
+    keys_batch(keys[4 * n], KEY_MAX, NULL, bid);
     argv[k++] = keys[4 * n];
     for (int i = 0; i < n; i++) {
         for (int t = 0; t < TXN_TYPES; t++) {
-            keys_agg(keys[4 * i + t], KEY_MAX, days[i], txn_type_name(t));
-            keys_frozen(keys[4 * i + 2 + t], KEY_MAX, bid, days[i], txn_type_name(t));
+            keys_agg(keys[4 * i + t], KEY_MAX, NULL, days[i], txn_type_name(t));
+            keys_frozen(keys[4 * i + 2 + t], KEY_MAX, NULL, bid, days[i], txn_type_name(t));
         }
         for (int j = 0; j < 4; j++) argv[k++] = keys[4 * i + j];
     }
@@ -107,11 +109,13 @@ static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idle
     return rv;
 }
 
+#ifdef TXAGG_TESTING
 int freeze_batch(persistor *p, char *id, size_t idlen)
 {
     pst_day last;
     return freeze_batch_after(p, "", id, idlen, last);
 }
+#endif
 
 int freeze_batch_after(persistor *p, const char *after, char *id, size_t idlen, char *last_day)
 {
@@ -122,7 +126,7 @@ int freeze_batch_after(persistor *p, const char *after, char *id, size_t idlen, 
         int n = 0;
         rv = lease_renew(p);
         if (rv != PST_OK) break;
-        rv = batch_eligible_days(p, after, days, PST_MAX_BATCH_DAYS, &n);
+        rv = archive_batch_eligible_days(p, after, days, PST_MAX_BATCH_DAYS, &n);
         if (rv == PST_EDATA) rv = PST_NONE; /* no usable clock: nothing is eligible (logged) */
         if (rv != PST_OK) break;
         memcpy(last_day, days[n - 1], sizeof(pst_day));
@@ -134,15 +138,44 @@ int freeze_batch_after(persistor *p, const char *after, char *id, size_t idlen, 
     return rv;
 }
 
-int freeze_settle(persistor *p)
+/* All of the primary's replicas hold every write made so far. */
+static int replicas_settle(persistor *p)
 {
-    redisReply *r = rconn_cmd(p->rc, "INFO persistence");
-    if (!r) return PST_EREDIS;
-    int aof = r->type == REDIS_REPLY_STRING && strstr(r->str, "aof_enabled:1") != NULL;
-    int bad = r->type != REDIS_REPLY_STRING;
-    freeReplyObject(r);
-    if (bad) return PST_EREDIS;
-    if (!aof) return PST_OK;
-    log_debug("waiting for the freeze to reach Redis's AOF", "ms=%d", PST_FREEZE_SETTLE_MS);
-    return sig_sleep_ms(PST_FREEZE_SETTLE_MS) ? PST_ESTOP : PST_OK;
+    int rv = lease_renew(p);
+    if (rv != PST_OK) return rv;
+    int replicas = 0, acked = 0;
+    char err[300], q[400];
+    if (rconn_replica_wait(p->rc, PST_REPLICA_WAIT_MS, &replicas, &acked, err, sizeof err) != 0) {
+        log_warn("cannot confirm the freeze on Redis replicas; the batch stays pending", "err=%s",
+                 log_q(q, sizeof q, err));
+        return PST_EREDIS;
+    }
+    if (acked < replicas) {
+        if (!p->replicas_behind)
+            log_warn("Redis replicas have not acknowledged the freeze; MongoDB is not written until they do",
+                     "replicas=%d acked=%d wait_ms=%d", replicas, acked, PST_REPLICA_WAIT_MS);
+        p->replicas_behind = 1;
+        return PST_EREDIS;
+    }
+    if (p->replicas_behind) log_info("Redis replicas acknowledge the freeze again", "replicas=%d", replicas);
+    p->replicas_behind = 0;
+    return PST_OK;
+}
+
+int freeze_settle(persistor *p, int fresh)
+{
+    if (fresh) {
+        redisReply *r = rconn_cmd(p->rc, "INFO persistence");
+        if (!r) return PST_EREDIS;
+        int aof = r->type == REDIS_REPLY_STRING && strstr(r->str, "aof_enabled:1") != NULL;
+        int bad = r->type != REDIS_REPLY_STRING;
+        freeReplyObject(r);
+        if (bad) return PST_EREDIS;
+        if (aof) {
+            log_debug("waiting for the freeze to reach Redis's AOF", "ms=%d", PST_FREEZE_SETTLE_MS);
+            int rv = lease_sleep(p, PST_FREEZE_SETTLE_MS);
+            if (rv != PST_OK) return rv;
+        }
+    }
+    return replicas_settle(p); /* last: its lease renewal is the one right before MongoDB */
 }

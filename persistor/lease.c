@@ -70,6 +70,28 @@ void lease_lost(persistor *p, const char *why)
     metrics_set(pst_metrics.leader, 0);
 }
 
+/* Runs a lease script whose last argument (argv[argc - 1]) is the lease's
+ * time to live, filled in here; its integer reply in *n.  PST_OK, or
+ * PST_EREDIS: Redis failed, or the script did (logged). */
+static int run_ttl_script(persistor *p, rscript *s, int nkeys, int argc, const char **argv, long long *n)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)p->cfg.persist_lease_ms);
+    argv[argc - 1] = ttl;
+    redisReply *r = rscript_run(p->rc, s, nkeys, argc, argv, NULL);
+    if (!r) return PST_EREDIS;
+    int rv = PST_OK;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *n = r->integer;
+    } else {
+        log_error("lease script failed", "script=%s err=%s", s->name,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rv = PST_EREDIS;
+    }
+    freeReplyObject(r);
+    return rv;
+}
+
 int lease_acquire(persistor *p)
 {
     char token[PST_TOKEN_LEN + 1];
@@ -77,30 +99,19 @@ int lease_acquire(persistor *p)
         log_error("cannot read /dev/urandom for a lease token");
         return PST_EREDIS;
     }
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)p->cfg.persist_lease_ms);
-    const char *argv[] = {KEYS_PERSISTOR_LEASE, KEYS_PERSISTOR_FENCE, token, ttl};
+    const char *argv[] = {KEYS_PERSISTOR_LEASE, KEYS_PERSISTOR_FENCE, token, NULL /* the ttl */};
     int64_t sent = sig_now_ms();
-    redisReply *r = rscript_run(p->rc, &acquire_script, 2, 4, argv, NULL);
-    if (!r) return PST_EREDIS;
-    int rv = PST_EREDIS;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
-        memcpy(p->token, token, sizeof token);
-        p->fence = r->integer;
-        p->lease_sent_ms = sent;
-        metrics_inc(pst_metrics.lease_acquisitions);
-        metrics_set(pst_metrics.leader, 1);
-        log_info("lease acquired", "fence=%lld ttl_ms=%lld", (long long)p->fence,
-                 (long long)p->cfg.persist_lease_ms);
-        rv = PST_OK;
-    } else if (r->type == REDIS_REPLY_INTEGER) {
-        rv = PST_NONE;
-    } else {
-        log_error("lease script failed", "script=lease_acquire err=%s",
-                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    }
-    freeReplyObject(r);
-    return rv;
+    long long fence;
+    int rv = run_ttl_script(p, &acquire_script, 2, 4, argv, &fence);
+    if (rv != PST_OK) return rv;
+    if (fence <= 0) return PST_NONE; /* another holder has it */
+    memcpy(p->token, token, sizeof token);
+    p->fence = fence;
+    p->lease_sent_ms = sent;
+    metrics_inc(pst_metrics.lease_acquisitions);
+    metrics_set(pst_metrics.leader, 1);
+    log_info("lease acquired", "fence=%lld ttl_ms=%lld", (long long)p->fence, (long long)p->cfg.persist_lease_ms);
+    return PST_OK;
 }
 
 int lease_renew(persistor *p)
@@ -111,25 +122,30 @@ int lease_renew(persistor *p)
         lease_lost(p, "not confirmed within the lease time");
         return PST_ELEASE;
     }
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)p->cfg.persist_lease_ms);
-    const char *argv[] = {KEYS_PERSISTOR_LEASE, p->token, ttl};
+    const char *argv[] = {KEYS_PERSISTOR_LEASE, p->token, NULL /* the ttl */};
     int64_t sent = sig_now_ms();
-    redisReply *r = rscript_run(p->rc, &renew_script, 1, 3, argv, NULL);
-    if (!r) return PST_EREDIS;
-    int rv = PST_EREDIS;
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
-        p->lease_sent_ms = sent;
-        rv = PST_OK;
-    } else if (r->type == REDIS_REPLY_INTEGER) {
+    long long renewed;
+    int rv = run_ttl_script(p, &renew_script, 1, 3, argv, &renewed);
+    if (rv != PST_OK) return rv;
+    if (renewed != 1) {
         lease_lost(p, "expired or taken by another replica");
-        rv = PST_ELEASE;
-    } else {
-        log_error("lease script failed", "script=lease_renew err=%s",
-                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        return PST_ELEASE;
     }
-    freeReplyObject(r);
-    return rv;
+    p->lease_sent_ms = sent;
+    return PST_OK;
+}
+
+int lease_sleep(persistor *p, int64_t ms)
+{
+    int64_t end = sig_now_ms() + ms;
+    int64_t chunk = p->cfg.persist_lease_ms / 3;
+    for (;;) {
+        int64_t left = end - sig_now_ms();
+        if (left <= 0) return PST_OK;
+        if (sig_sleep_ms(left < chunk ? left : chunk)) return PST_ESTOP;
+        int rv = lease_renew(p);
+        if (rv != PST_OK) return rv;
+    }
 }
 
 int lease_release(persistor *p)

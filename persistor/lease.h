@@ -13,6 +13,9 @@ int lease_acquire(persistor *p);
 /* Extend the lease (compare-and-PEXPIRE).  PST_OK, PST_ELEASE (lost: p->fence
  * is cleared) or PST_EREDIS (unknown: the caller must not write). */
 int lease_renew(persistor *p);
+/* Sleep ms, renewing the lease every lease/3.  PST_OK, PST_ESTOP (a stop
+ * request), or lease_renew's error. */
+int lease_sleep(persistor *p, int64_t ms);
 /* Give the lease up (compare-and-DEL).  PST_OK, PST_NONE (was not ours) or
  * PST_EREDIS.  p->fence is cleared in every case. */
 int lease_release(persistor *p);

@@ -1,29 +1,16 @@
 /*
- * persistor — one replica's state (open/close, MongoDB state, readiness) and
- * the service loop.
+ * persistor — one replica's state: open/close, what it knows of MongoDB
+ * (reachable, the unique index, its backoff) and readiness for /ready.  The
+ * bottom of the persistor: every step (lease, freeze, write, clean, recover,
+ * cycle) and the service loop (service.c) work on a `persistor`; nothing here
+ * calls them.
  *
- * The loop, every lease/3 at most:
- *   - without the lease: ensure the unique index and ping MongoDB (once per
- *     PERSIST_INTERVAL_MS, also for /ready); when both are fine, try to take
- *     the lease, and on success run a cycle at once (it starts with recovery);
- *   - with the lease: every PERSIST_INTERVAL_MS run a cycle (cycle.c); in
- *     between, renew the lease.  A refused renewal or script means the lease
- *     is lost: the replica stands by again.
- * Redis unreachable: rconn reconnects with capped backoff and logs once per
- * change; a lease not confirmed within its TTL counts as lost.  SIGTERM /
- * SIGINT: the batch in hand is finished (unless it waits on an outage), the
- * lease released (a standby takes over at once), exit 0.
- *
- * Invariants: main.c holds no logic; nothing here writes archive state — the
- * steps do, each behind the lease check of its script.
+ * Invariants: nothing here touches Redis or writes archive state; MongoDB
+ * state changes are logged once per change (log_state_report).
  */
 #include "persistor.h"
-#include "cycle.h"
-#include "http.h"
-#include "lease.h"
 #include "log.h"
 #include "mongo.h"
-#include "signals.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,15 +31,24 @@ static void register_metrics(void)
         metrics_counter("txagg_persistor_batches_frozen_total", "Archive batches frozen by this replica", NULL);
     pst_metrics.batches_completed = metrics_counter("txagg_persistor_batches_completed_total",
                                                     "Archive batches written to MongoDB and cleaned up", NULL);
-    pst_metrics.days_archived =
-        metrics_counter("txagg_persistor_days_archived_total", "Days moved to MongoDB (per batch)", NULL);
+    pst_metrics.day_documents = metrics_counter(
+        "txagg_persistor_day_documents_archived_total",
+        "Day documents written to MongoDB by completed batches (a day archived again after late rows counts again)",
+        NULL);
     pst_metrics.recoveries = metrics_counter("txagg_persistor_recoveries_total",
                                              "Pending batches finished by recovery after a crash or takeover", NULL);
     pst_metrics.cycle_seconds = metrics_histogram("txagg_persistor_cycle_duration_seconds",
                                                   "Duration of an archival cycle", NULL, metrics_latency_buckets_us,
                                                   metrics_latency_nbuckets);
-    metrics_counter_fn("txagg_persistor_mongo_errors_total", "MongoDB calls that failed", NULL, mongo_error_total);
-    metrics_counter_fn("txagg_redis_errors_total", "Redis I/O errors", NULL, rconn_error_total);
+    pst_metrics.hot_age = metrics_gauge(
+        "txagg_persistor_oldest_hot_day_age_seconds",
+        "Virtual clock minus the start of the oldest day still in Redis (0: none), read every PERSIST_INTERVAL_MS "
+        "by every replica; above txagg_persistor_retention_seconds archival is behind",
+        NULL);
+    pst_metrics.retention = metrics_gauge("txagg_persistor_retention_seconds",
+                                          "RETENTION_DAYS in seconds: days older than this by the virtual clock "
+                                          "are due for archival",
+                                          NULL);
 }
 
 persistor *persistor_open(const txagg_config *cfg, char *err, size_t errlen)
@@ -68,6 +64,7 @@ persistor *persistor_open(const txagg_config *cfg, char *err, size_t errlen)
         }
     }
     register_metrics();
+    metrics_set(pst_metrics.retention, (int64_t)cfg->retention_days * 86400);
     mongo_global_init();
     persistor *p = calloc(1, sizeof *p);
     if (!p) {
@@ -110,7 +107,7 @@ void persistor_close(persistor *p)
 
 void persistor_mongo_state(persistor *p, int up, const char *detail)
 {
-    log_state_report(&p->mongo_state, p->mongo_what, up, detail);
+    mongo_report_state(p->mongo_what, up, detail);
     atomic_store(&p->mongo_up, up);
     if (up) p->mongo_backoff_ms = MONGO_BACKOFF_MIN_MS;
 }
@@ -146,75 +143,9 @@ int persistor_ensure_indexes(persistor *p)
     return PST_EMONGO;
 }
 
-int persistor_ready(void *arg)
+int persistor_ready(void *arg, const char *query)
 {
+    (void)query;
     persistor *p = arg;
     return atomic_load(&p->redis_up) && atomic_load(&p->mongo_up);
-}
-
-int persistor_run(const txagg_config *cfg)
-{
-    char err[512];
-    persistor *p = persistor_open(cfg, err, sizeof err);
-    if (!p) {
-        fprintf(stderr, "persistor: configuration error: %s\n", err);
-        return 2;
-    }
-    http_listener *hl = NULL;
-    if (cfg->metrics_port) {
-        hl = http_listener_start(cfg->metrics_host, cfg->metrics_port, persistor_ready, p, err, sizeof err);
-        if (!hl) {
-            log_error("metrics listener failed", "err=%s", err);
-            persistor_close(p);
-            mongo_global_cleanup();
-            return 1;
-        }
-    }
-    log_info("started", "version=%s retention_days=%d interval_ms=%lld lease_ms=%lld", TXAGG_VERSION,
-             cfg->retention_days, (long long)cfg->persist_interval_ms, (long long)cfg->persist_lease_ms);
-
-    int64_t tick = cfg->persist_lease_ms / 3;
-    int64_t next_cycle = 0, next_ping = 0;
-    while (!sig_stopping()) {
-        int64_t now = sig_now_ms();
-        if (rconn_ensure(p->rc) != 0) {
-            atomic_store(&p->redis_up, 0);
-            if (p->fence > 0 && !lease_held(p)) lease_lost(p, "redis unreachable for the lease time");
-            sig_sleep_ms(tick < 500 ? tick : 500);
-            continue;
-        }
-        atomic_store(&p->redis_up, 1);
-        if (p->fence <= 0) {
-            /* Stand by; take the lease only when this replica can do the work
-             * (a replica that reaches MongoDB should win it). */
-            if (now >= next_ping) {
-                if (persistor_ensure_indexes(p) == PST_OK) persistor_ping_mongo(p);
-                next_ping = now + cfg->persist_interval_ms;
-            }
-            if (!p->indexes_ready || !atomic_load(&p->mongo_up) || lease_acquire(p) != PST_OK) {
-                sig_sleep_ms(tick);
-                continue;
-            }
-            next_cycle = now; /* a new holder recovers at once */
-        }
-        if (now >= next_cycle) {
-            int64_t t0 = sig_now_us();
-            int rv = cycle_run(p);
-            metrics_observe_us(pst_metrics.cycle_seconds, sig_now_us() - t0);
-            atomic_store(&p->redis_up, rconn_connected(p->rc));
-            next_cycle = sig_now_ms() + (rv == PST_EREDIS && tick < cfg->persist_interval_ms ? tick
-                                                                                            : cfg->persist_interval_ms);
-            next_ping = next_cycle;
-            continue;
-        }
-        int64_t wait = next_cycle - now;
-        if (sig_sleep_ms(wait < tick ? wait : tick)) break;
-        lease_renew(p);
-    }
-    if (p->fence > 0) lease_release(p);
-    http_listener_stop(hl);
-    persistor_close(p);
-    mongo_global_cleanup();
-    log_info("stopped");
-    return 0;
 }

@@ -1,21 +1,23 @@
 /*
  * persistor — the archival service: moves days older than the retention
  * window from Redis (the hot tier) to MongoDB (the cold tier), exactly once
- * (DESIGN.md hand-off 3).
+ * (hand-off 3 of docs/CONTRACTS.md "Exactly once").
  *
  * A `persistor` is one replica's state: its connections, its lease and what
  * the loop knows about its dependencies.  The protocol is split into steps,
  * each a library function in its own module, so a test can run them one at a
- * time and "crash" between any two (drop the persistor, open a fresh one):
+ * time and "crash" between any two (drop the persistor, open a fresh one).
+ * The modules form a line, each using only those listed before it:
  *
+ *   persistor.c      the replica's state: open/close, MongoDB state, /ready
  *   lease.c          lease_acquire / lease_renew / lease_release (fencing)
- *   batch.c          batch ids, the batch record, eligible days
+ *   archive_batch.c  batch ids, the batch record, eligible days
  *   freeze.c         step 1: freeze.lua
  *   archive_write.c  step 2: the guarded upsert of each day into MongoDB
  *   clean.c          mark_written.lua, then step 3: clean.lua
  *   recover.c        finish every pending batch (steps 2-3, each repeatable)
  *   cycle.c          one archival cycle: recover, then freeze/write/clean
- *   persistor.c      open/close, and the service loop (persistor_run)
+ *   service.c        the service loop (service_run): stand by or hold the lease
  *
  * Threads: everything here runs on the loop's thread; the metrics listener's
  * threads read only the atomics (redis_up, mongo_up) and the metrics.
@@ -60,7 +62,6 @@ typedef struct persistor {
     mongoc_collection_t *coll;
     mongoc_write_concern_t *wc;
     char mongo_what[300]; /* "mongodb://host:port" for logs (no credentials) */
-    log_state mongo_state;
     int indexes_ready;
     int64_t mongo_backoff_ms;
 
@@ -72,6 +73,7 @@ typedef struct persistor {
     int64_t lease_sent_ms;
 
     int invalid_tracked; /* invalid members of tracked_days last seen */
+    int replicas_behind; /* the last replica wait fell short (logged once per change) */
 
     /* Readiness for /ready (set by the loop, read by listener threads). */
     atomic_int redis_up;
@@ -80,8 +82,8 @@ typedef struct persistor {
 
 /* Process-wide metrics of the persistor (registered by persistor_open). */
 typedef struct persistor_metrics {
-    metric *leader, *lease_acquisitions, *lease_losses, *batches_frozen, *batches_completed, *days_archived,
-        *recoveries, *cycle_seconds;
+    metric *leader, *lease_acquisitions, *lease_losses, *batches_frozen, *batches_completed, *day_documents,
+        *recoveries, *cycle_seconds, *hot_age, *retention;
 } persistor_metrics;
 extern persistor_metrics pst_metrics;
 
@@ -93,7 +95,7 @@ persistor *persistor_open(const txagg_config *cfg, char *err, size_t errlen);
 void persistor_close(persistor *p);
 
 /* Report whether MongoDB answered: logged once per change of state
- * (log_state_report), kept in mongo_up for /ready.  detail: the error text
+ * (mongo_report_state), kept in mongo_up for /ready.  detail: the error text
  * when down.  (Callers count errors with mongo_count_error.) */
 void persistor_mongo_state(persistor *p, int up, const char *detail);
 /* Create the unique index on `date` (once); PST_OK or PST_EMONGO. */
@@ -101,10 +103,8 @@ int persistor_ensure_indexes(persistor *p);
 /* {ping: 1}; PST_OK or PST_EMONGO (state reported). */
 int persistor_ping_mongo(persistor *p);
 
-/* 1 when Redis and MongoDB were reachable at the loop's last look. */
-int persistor_ready(void *p);
-
-/* The service: runs until SIGTERM/SIGINT; returns the exit status. */
-int persistor_run(const txagg_config *cfg);
+/* 1 when Redis and MongoDB were reachable at the loop's last look (an
+ * http_ready_fn: the query is not looked at). */
+int persistor_ready(void *p, const char *query);
 
 #endif

@@ -13,8 +13,8 @@
  * so the normal path and the recovery path are one code path.
  */
 #include "recover.h"
+#include "archive_batch.h"
 #include "archive_write.h"
-#include "batch.h"
 #include "clean.h"
 #include "freeze.h"
 #include "log.h"
@@ -26,8 +26,8 @@
 int recover_finish_batch(persistor *p, const char *id, int recovered)
 {
     int64_t t0 = sig_now_ms();
-    batch_rec b;
-    int rv = batch_load(p, id, &b);
+    archive_batch b;
+    int rv = archive_batch_load(p, id, &b);
     if (rv == PST_NONE) {
         log_error("pending archive batch has no record; left alone", "id=%s", id);
         return PST_EDATA;
@@ -38,7 +38,7 @@ int recover_finish_batch(persistor *p, const char *id, int recovered)
         log_info("recovering archive batch", "id=%s state=%s days=%d", id, b.written ? "written" : "frozen",
                  b.ndays);
     }
-    if (!b.written && !recovered) rv = freeze_settle(p); /* a fresh freeze must be durable first */
+    if (!b.written) rv = freeze_settle(p, !recovered); /* the freeze must survive a crash or failover first */
     if (rv == PST_OK && !b.written) {
         rv = archive_write_batch(p, &b, !recovered);
         if (rv == PST_OK) rv = clean_mark_written(p, id);
@@ -47,13 +47,13 @@ int recover_finish_batch(persistor *p, const char *id, int recovered)
     if (rv == PST_OK || rv == PST_NONE) {
         if (rv == PST_OK) {
             metrics_inc(pst_metrics.batches_completed);
-            metrics_add(pst_metrics.days_archived, (uint64_t)b.ndays);
+            metrics_add(pst_metrics.day_documents, (uint64_t)b.ndays);
             log_info("batch archived", "id=%s days=%d first=%s last=%s recovered=%d ms=%lld", id, b.ndays,
                      b.days[0], b.days[b.ndays - 1], recovered, (long long)(sig_now_ms() - t0));
         }
         rv = PST_OK;
     }
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     return rv;
 }
 
@@ -61,7 +61,7 @@ int recover_pending(persistor *p)
 {
     char(*ids)[PST_ID_MAX];
     int n;
-    int rv = batch_pending(p, &ids, &n);
+    int rv = archive_batch_pending(p, &ids, &n);
     if (rv != PST_OK) return rv;
     for (int i = 0; i < n && rv == PST_OK; i++) rv = recover_finish_batch(p, ids[i], 1);
     free(ids);

@@ -1,12 +1,13 @@
 /*
- * batch — ids, records and eligibility of archive batches.
+ * archive_batch — ids, records and eligibility of archive batches.
  *
  * An id is "<seq>-f<fence>": seq from INCR system:archive:seq, zero-padded to
  * 12 digits so ids sort by creation; fence is the lease acquisition that froze
  * the batch.  The record archive:batch:{id} (written only by freeze.lua and
  * mark_written.lua) is the contract the API reads:
  *   days     comma-separated YYYY-MM-DD, ascending
- *   fence    the freezing holder's fence
+ *   fence    the freezing holder's fence (a positive integer; a record with
+ *            anything else there is malformed, not read as a number)
  *   state    frozen | written
  *   created  UTC ISO time of the freeze
  *
@@ -16,31 +17,49 @@
  * so a day once eligible stays eligible.  Members of tracked_days that are not
  * YYYY-MM-DD are skipped and reported (once per change of their count).
  */
-#include "batch.h"
+#include "archive_batch.h"
 #include "keys.h"
 #include "log.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int batch_make_id(char *out, size_t n, int64_t seq, int64_t fence)
+int archive_batch_make_id(char *out, size_t n, int64_t seq, int64_t fence)
 {
     int len = snprintf(out, n, "%012" PRId64 "-f%" PRId64, seq, fence);
     return len > 0 && (size_t)len < n ? 0 : -1;
 }
 
-int64_t batch_id_fence(const char *id)
+/* A fence as written: s[0..len) is a decimal integer 1..INT64_MAX, nothing
+ * else (no sign, no blank, no overflow).  0, or -1. */
+static int parse_fence(const char *s, size_t len, int64_t *out)
 {
-    const char *f = strstr(id, "-f");
-    if (!f || !f[2]) return -1;
+    char buf[24];
+    if (len == 0 || len >= sizeof buf || s[0] < '0' || s[0] > '9') return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
     char *end;
-    long long v = strtoll(f + 2, &end, 10);
-    return *end || v <= 0 ? -1 : (int64_t)v;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end || v <= 0) return -1;
+    *out = (int64_t)v;
+    return 0;
 }
 
-void batch_rec_free(batch_rec *b)
+#ifdef TXAGG_TESTING
+int64_t archive_batch_id_fence(const char *id)
+{
+    const char *f = strstr(id, "-f");
+    int64_t v;
+    return f && parse_fence(f + 2, strlen(f + 2), &v) == 0 ? v : -1;
+}
+#endif
+
+void archive_batch_free(archive_batch *b)
 {
     free(b->days);
     b->days = NULL;
@@ -54,7 +73,7 @@ static int valid_day(const char *s, size_t len)
 }
 
 /* Split "d1,d2,..." into b->days; 0, or -1 when malformed or not ascending. */
-static int parse_days(batch_rec *b, const char *s, size_t len)
+static int parse_days(archive_batch *b, const char *s, size_t len)
 {
     int cap = (int)(len / (TS_DAY_LEN + 1)) + 1;
     b->days = calloc((size_t)cap, sizeof *b->days);
@@ -73,12 +92,12 @@ static int parse_days(batch_rec *b, const char *s, size_t len)
     return b->ndays > 0 ? 0 : -1;
 }
 
-int batch_load(persistor *p, const char *id, batch_rec *b)
+int archive_batch_load(persistor *p, const char *id, archive_batch *b)
 {
     memset(b, 0, sizeof *b);
     snprintf(b->id, sizeof b->id, "%s", id);
     char key[128];
-    if (!keys_batch(key, sizeof key, id)) return PST_EDATA;
+    if (!keys_batch(key, sizeof key, NULL, id)) return PST_EDATA;
     redisReply *r = rconn_cmd(p->rc, "HMGET %s days fence state", key);
     if (!r) return PST_EREDIS;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
@@ -90,6 +109,7 @@ int batch_load(persistor *p, const char *id, batch_rec *b)
     if (days->type == REDIS_REPLY_NIL && fence->type == REDIS_REPLY_NIL && state->type == REDIS_REPLY_NIL) {
         rv = PST_NONE;
     } else if (days->type != REDIS_REPLY_STRING || state->type != REDIS_REPLY_STRING ||
+               fence->type != REDIS_REPLY_STRING || parse_fence(fence->str, fence->len, &b->fence) != 0 ||
                parse_days(b, days->str, days->len) != 0) {
         rv = PST_EDATA;
     } else if (!strcmp(state->str, "frozen")) {
@@ -99,16 +119,15 @@ int batch_load(persistor *p, const char *id, batch_rec *b)
     } else {
         rv = PST_EDATA;
     }
-    if (rv == PST_OK) b->fence = fence->type == REDIS_REPLY_STRING ? strtoll(fence->str, NULL, 10) : 0;
     if (rv == PST_EDATA) log_error("malformed archive batch record", "key=%s", key);
     freeReplyObject(r);
-    if (rv != PST_OK) batch_rec_free(b);
+    if (rv != PST_OK) archive_batch_free(b);
     return rv;
 }
 
 static int cmp_id(const void *a, const void *b) { return strcmp(a, b); }
 
-int batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
+int archive_batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
 {
     *ids = NULL;
     *n = 0;
@@ -139,34 +158,66 @@ int batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
     return PST_OK;
 }
 
-int batch_boundary(persistor *p, int64_t *boundary)
+/* The virtual clock as epoch seconds: PST_OK, PST_NONE (unset), PST_EREDIS
+ * or PST_EDATA (unreadable; its text in bad). */
+static int read_clock(persistor *p, int64_t *epoch, char *bad, size_t badlen)
 {
     redisReply *r = rconn_cmd(p->rc, "GET %s", KEYS_VIRTUAL_CLOCK);
     if (!r) return PST_EREDIS;
-    int rv;
-    int64_t epoch;
+    int rv = PST_OK;
     if (r->type == REDIS_REPLY_NIL) {
         rv = PST_NONE;
-    } else if (r->type == REDIS_REPLY_STRING && ts_parse(r->str, r->len, &epoch) == 0) {
-        *boundary = ts_day_of(epoch) - p->cfg.retention_days;
-        rv = PST_OK;
-    } else {
-        char q[128];
-        log_error("virtual clock unreadable, nothing archived", "key=%s value=%s", KEYS_VIRTUAL_CLOCK,
-                  log_q(q, sizeof q, r->type == REDIS_REPLY_STRING ? r->str : "(not a string)"));
+    } else if (r->type != REDIS_REPLY_STRING || ts_parse(r->str, r->len, epoch) != 0) {
+        snprintf(bad, badlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "(not a string)");
         rv = PST_EDATA;
     }
     freeReplyObject(r);
     return rv;
 }
 
+int archive_batch_boundary(persistor *p, int64_t *boundary)
+{
+    int64_t epoch;
+    char bad[100], q[128];
+    int rv = read_clock(p, &epoch, bad, sizeof bad);
+    if (rv == PST_OK) *boundary = ts_day_of(epoch) - p->cfg.retention_days;
+    if (rv == PST_EDATA)
+        log_error("virtual clock unreadable, nothing archived", "key=%s value=%s", KEYS_VIRTUAL_CLOCK,
+                  log_q(q, sizeof q, bad));
+    return rv;
+}
+
+/* A member of tracked_days as a day number; -1 when it is not YYYY-MM-DD. */
+static int tracked_day(const redisReply *e, int64_t *day)
+{
+    return e->type == REDIS_REPLY_STRING && e->len == TS_DAY_LEN && ts_parse_day(e->str, e->len, day) == 0 ? 0 : -1;
+}
+
+int archive_batch_hot_age(persistor *p, int64_t *age_s)
+{
+    *age_s = 0;
+    int64_t epoch;
+    char bad[100];
+    int rv = read_clock(p, &epoch, bad, sizeof bad);
+    if (rv == PST_EREDIS) return rv;
+    if (rv != PST_OK) return PST_OK; /* no usable clock: nothing is due (the cycle logs it) */
+    redisReply *r = rconn_cmd(p->rc, "SMEMBERS %s", KEYS_TRACKED_DAYS);
+    if (!r) return PST_EREDIS;
+    int64_t oldest = INT64_MAX, d;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (tracked_day(r->element[i], &d) == 0 && d < oldest) oldest = d;
+    freeReplyObject(r);
+    if (oldest != INT64_MAX && epoch > oldest * 86400) *age_s = epoch - oldest * 86400;
+    return PST_OK;
+}
+
 static int cmp_day(const void *a, const void *b) { return strcmp(a, b); }
 
-int batch_eligible_days(persistor *p, const char *after, pst_day *days, int max, int *n)
+int archive_batch_eligible_days(persistor *p, const char *after, pst_day *days, int max, int *n)
 {
     *n = 0;
     int64_t boundary;
-    int rv = batch_boundary(p, &boundary);
+    int rv = archive_batch_boundary(p, &boundary);
     if (rv != PST_OK) return rv;
     redisReply *r = rconn_cmd(p->rc, "SMEMBERS %s", KEYS_TRACKED_DAYS);
     if (!r) return PST_EREDIS;
@@ -184,7 +235,7 @@ int batch_eligible_days(persistor *p, const char *after, pst_day *days, int max,
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *e = r->element[i];
         int64_t d;
-        if (e->type != REDIS_REPLY_STRING || e->len != TS_DAY_LEN || ts_parse_day(e->str, e->len, &d) != 0) {
+        if (tracked_day(e, &d) != 0) {
             invalid++;
             continue;
         }
