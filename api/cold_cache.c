@@ -7,14 +7,23 @@
  * day ranges read at the cached version.
  *
  * Invariants: every cached document lies inside a covered range; all of it
- * belongs to c->version; bytes <= max_bytes.  A store carrying any other
- * version than the cached one clears first (a newer version: the archive
- * moved; an older one: a slower request or a reset counter — clearing is
- * correct in both cases, lookups of other versions simply miss).
+ * belongs to (c->history, c->version); bytes <= max_bytes.  A store carrying
+ * any other pair than the cached one clears first (a newer version: the archive
+ * moved; an older one or another history number: a slower request, a
+ * reset counter or a failover — clearing is correct in every case, lookups
+ * of other versions simply miss).
+ * Flights: every flight in c->flights is unfinished (done = 0) and has its
+ * reader; a finished flight is unlinked at once and freed by the last of its
+ * reader and waiters (refs).  A reader stores before it marks its flight
+ * done, so a waiter woken with rv 0 finds the range covered unless a store
+ * of another version (or the memory bound) cleared it in between — then it
+ * simply leads a new flight.  Lock order: flight_mu, then the rwlock; no
+ * thread holds the rwlock while it takes flight_mu.
  */
 #include "cold_cache.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,10 +40,21 @@ typedef struct drange {
     int32_t from, to;
 } drange;
 
+struct cold_flight {
+    uint64_t history, version;
+    int32_t from, to;
+    int done, rv, refs;
+    pthread_cond_t cv;
+    cold_flight *next;
+    char err[256];
+};
+
 struct cold_cache {
     pthread_rwlock_t lock;
+    pthread_mutex_t flight_mu;
+    cold_flight *flights; /* unfinished reads, under flight_mu */
     size_t max_bytes, bytes;
-    uint64_t version;
+    uint64_t history, version; /* what every entry belongs to */
     centry **e;
     size_t n, cap;
     drange ranges[MAX_RANGES];
@@ -46,6 +66,7 @@ cold_cache *cold_cache_new(size_t max_bytes)
     cold_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->flight_mu, NULL);
     c->max_bytes = max_bytes;
     return c;
 }
@@ -64,6 +85,7 @@ void cold_cache_free(cold_cache *c)
     clear_locked(c);
     free(c->e);
     pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->flight_mu);
     free(c);
 }
 
@@ -86,10 +108,10 @@ static size_t lower_bound(const cold_cache *c, int32_t day)
     return lo;
 }
 
-int cold_cache_lookup(cold_cache *c, uint64_t version, int32_t from, int32_t to, cold_view *out)
+int cold_cache_lookup(cold_cache *c, uint64_t history, uint64_t version, int32_t from, int32_t to, cold_view *out)
 {
     pthread_rwlock_rdlock(&c->lock);
-    int hit = c->version == version && covered(c, from, to);
+    int hit = c->history == history && c->version == version && covered(c, from, to);
     if (hit) {
         /* Copy into out; on out-of-memory undo what was appended and miss. */
         size_t ndocs0 = out->ndocs, nitems0 = out->items.n, blen0 = out->blen;
@@ -139,7 +161,8 @@ static void add_range(cold_cache *c, int32_t from, int32_t to)
     c->ranges[c->nranges++] = (drange){from, to}; /* room: the store cleared a full list first */
 }
 
-void cold_cache_store(cold_cache *c, uint64_t version, int32_t from, int32_t to, const cold_view *view)
+void cold_cache_store(cold_cache *c, uint64_t history, uint64_t version, int32_t from, int32_t to,
+                      const cold_view *view)
 {
     size_t need = 0;
     for (size_t i = 0; i < view->ndocs; i++)
@@ -168,8 +191,9 @@ void cold_cache_store(cold_cache *c, uint64_t version, int32_t from, int32_t to,
     }
 
     pthread_rwlock_wrlock(&c->lock);
-    if (c->version != version) {
+    if (c->history != history || c->version != version) {
         clear_locked(c);
+        c->history = history;
         c->version = version;
     }
     if (c->bytes + need > c->max_bytes || c->nranges == MAX_RANGES) clear_locked(c);
@@ -205,6 +229,76 @@ void cold_cache_store(cold_cache *c, uint64_t version, int32_t from, int32_t to,
     free(fresh);
 }
 
+/* ---- single flight ----------------------------------------------------------- */
+
+static void flight_unref(cold_flight *f)
+{
+    if (--f->refs) return;
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+int cold_cache_get(cold_cache *c, uint64_t history, uint64_t version, int32_t from, int32_t to, cold_view *out,
+                   cold_flight **flight, int *shared_rv, char *err, size_t errlen)
+{
+    *flight = NULL;
+    if (cold_cache_lookup(c, history, version, from, to, out)) return COLD_HIT;
+    pthread_mutex_lock(&c->flight_mu);
+    for (;;) {
+        /* Again under flight_mu: a reader that stored and finished since the
+         * lookup above is no longer listed, but its range is covered. */
+        if (cold_cache_lookup(c, history, version, from, to, out)) {
+            pthread_mutex_unlock(&c->flight_mu);
+            return COLD_HIT;
+        }
+        cold_flight *f = c->flights;
+        while (f && !(f->history == history && f->version == version && f->from <= from && to <= f->to)) f = f->next;
+        if (!f) {
+            f = calloc(1, sizeof *f);
+            if (f) {
+                f->history = history;
+                f->version = version;
+                f->from = from;
+                f->to = to;
+                f->refs = 1;
+                pthread_cond_init(&f->cv, NULL);
+                f->next = c->flights;
+                c->flights = f;
+            }
+            pthread_mutex_unlock(&c->flight_mu);
+            *flight = f; /* NULL (out of memory): lead without a flight, nobody waits */
+            return COLD_LEAD;
+        }
+        f->refs++;
+        while (!f->done) pthread_cond_wait(&f->cv, &c->flight_mu);
+        int rv = f->rv;
+        if (rv && errlen) snprintf(err, errlen, "%s", f->err);
+        flight_unref(f);
+        if (rv) {
+            pthread_mutex_unlock(&c->flight_mu);
+            *shared_rv = rv;
+            return COLD_SHARED;
+        }
+    }
+}
+
+void cold_cache_finish(cold_cache *c, cold_flight *f, uint64_t history, uint64_t version, int32_t from,
+                       int32_t to, int rv, const cold_view *view, const char *err)
+{
+    if (rv == 0) cold_cache_store(c, history, version, from, to, view);
+    if (!f) return;
+    pthread_mutex_lock(&c->flight_mu);
+    cold_flight **p = &c->flights;
+    while (*p && *p != f) p = &(*p)->next;
+    if (*p) *p = f->next;
+    f->done = 1;
+    f->rv = rv;
+    if (rv) snprintf(f->err, sizeof f->err, "%s", err ? err : "");
+    pthread_cond_broadcast(&f->cv);
+    flight_unref(f);
+    pthread_mutex_unlock(&c->flight_mu);
+}
+
 size_t cold_cache_bytes(cold_cache *c)
 {
     pthread_rwlock_rdlock(&c->lock);
@@ -213,6 +307,7 @@ size_t cold_cache_bytes(cold_cache *c)
     return b;
 }
 
+#ifdef TXAGG_TESTING
 size_t cold_cache_docs(cold_cache *c)
 {
     pthread_rwlock_rdlock(&c->lock);
@@ -220,3 +315,13 @@ size_t cold_cache_docs(cold_cache *c)
     pthread_rwlock_unlock(&c->lock);
     return n;
 }
+
+size_t cold_cache_waiting(cold_cache *c)
+{
+    pthread_mutex_lock(&c->flight_mu);
+    size_t n = 0;
+    for (const cold_flight *f = c->flights; f; f = f->next) n += (size_t)f->refs - 1;
+    pthread_mutex_unlock(&c->flight_mu);
+    return n;
+}
+#endif

@@ -4,9 +4,6 @@
 #include "cli.h"
 #include "api.h"
 
-#include <stdio.h>
-#include <string.h>
-
 static const char usage[] =
     "Usage: api [--help] [--version]\n"
     "\n"
@@ -14,14 +11,7 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (cli_std_flag(argv[i], "api", CFG_API, usage)) return 0;
-        fprintf(stderr, "api: unknown argument '%s'\n\n", argv[i]);
-        cli_usage(stderr, "api", CFG_API, usage);
-        return 2;
-    }
     txagg_config cfg;
-    int rc = cli_setup("api", CFG_API, &cfg);
-    if (rc) return rc;
-    return api_run(&cfg);
+    int rc = cli_start(argc, argv, "api", CFG_API, usage, &cfg);
+    return rc == CLI_RUN ? api_run(&cfg) : rc;
 }

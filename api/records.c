@@ -1,36 +1,31 @@
 /*
  * records — growable record arrays and cold views; see records.h.
  *
- * Invariants: arrays grow by doubling and are only shrunk by the *_trim
- * calls between requests; a cold view's docs stay sorted by day because
- * every producer (MongoDB read, cache copy) appends in day order.
+ * Invariants: arrays grow by doubling (dynbuf_reserve_array), each within
+ * REC_BUF_MAX, and are only shrunk by the *_trim calls between requests; a cold
+ * view's docs stay sorted by day because every producer (MongoDB read, cache
+ * copy) appends in day order.
  */
 #include "records.h"
+#include "dynbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+static int grow(void *arrp, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap) return 0;
-    size_t nc = *cap ? *cap : first;
-    while (nc < need) nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np) return -1;
-    *p = np;
-    *cap = nc;
-    return 0;
+    return dynbuf_reserve_array(arrp, cap, need, elem, REC_BUF_MAX) ? -1 : 0;
 }
 
 rec *rec_push(rec_vec *rv)
 {
-    if (grow((void **)&rv->v, &rv->cap, rv->n + 1, sizeof *rv->v, 64)) return NULL;
+    if (grow(&rv->v, &rv->cap, rv->n + 1, sizeof *rv->v)) return NULL;
     return &rv->v[rv->n++];
 }
 
 rec *frozen_push(frozen_vec *fv, const char *batch, size_t blen)
 {
-    if (grow((void **)&fv->v, &fv->cap, fv->n + 1, sizeof *fv->v, 32)) return NULL;
+    if (grow(&fv->v, &fv->cap, fv->n + 1, sizeof *fv->v)) return NULL;
     frozen_rec *f = &fv->v[fv->n++];
     f->batch = batch;
     f->blen = blen;
@@ -51,7 +46,7 @@ void frozen_vec_free(frozen_vec *fv)
 
 int cold_view_push_doc(cold_view *cv, int32_t day)
 {
-    if (grow((void **)&cv->docs, &cv->cap_docs, cv->ndocs + 1, sizeof *cv->docs, 32)) return -1;
+    if (grow(&cv->docs, &cv->cap_docs, cv->ndocs + 1, sizeof *cv->docs)) return -1;
     cold_doc *d = &cv->docs[cv->ndocs++];
     d->day = day;
     d->item_off = (uint32_t)cv->items.n;
@@ -64,7 +59,7 @@ int cold_view_push_doc(cold_view *cv, int32_t day)
 int cold_view_push_batch(cold_view *cv, const char *id, size_t len)
 {
     if (!cv->ndocs) return -1;
-    if (grow((void **)&cv->batches, &cv->bcap, cv->blen + len + 1, 1, 256)) return -1;
+    if (grow(&cv->batches, &cv->bcap, cv->blen + len + 1, 1)) return -1;
     memcpy(cv->batches + cv->blen, id, len);
     cv->batches[cv->blen + len] = '\0';
     cv->blen += len + 1;

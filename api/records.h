@@ -17,6 +17,12 @@
 
 #include "txn.h"
 
+/* Every per-request array and buffer of the api (records, cold views, the
+ * snapshot's pipeline, the JSON body) is capped at this many bytes: a
+ * request needing more is refused as out of memory (500), so none grows
+ * without bound. */
+#define REC_BUF_MAX ((size_t)1 << 30)
+
 typedef struct rec {
     int32_t day;  /* days since 1970-01-01 */
     uint8_t type; /* TXN_DEPOSIT / TXN_WITHDRAWAL */

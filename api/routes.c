@@ -8,14 +8,14 @@
  */
 #include "routes.h"
 
+#include "app.h"
 #include "auth.h"
+#include "freshness.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "mongo.h"
 #include "query.h"
-#include "server.h"
-#include "snapshot.h"
 #include "signals.h"
 
 #include <civetweb.h>
@@ -34,6 +34,8 @@ extern const char asset_api_openapi_json[];
 typedef int (*handler_fn)(struct mg_connection *conn, api_app *app, api_worker *w);
 
 static int h_stats(struct mg_connection *, api_app *, api_worker *);
+static int h_stats_csv(struct mg_connection *, api_app *, api_worker *);
+static int h_freshness(struct mg_connection *, api_app *, api_worker *);
 static int h_health(struct mg_connection *, api_app *, api_worker *);
 static int h_ready(struct mg_connection *, api_app *, api_worker *);
 static int h_metrics(struct mg_connection *, api_app *, api_worker *);
@@ -48,9 +50,9 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
-    {"/stats", h_stats, 1},     {"/health", h_health, 0}, {"/ready", h_ready, 0},
-    {"/metrics", h_metrics, 1}, {"/openapi.json", h_openapi, 1}, {"/docs", h_docs, 1},
-    {"/", h_dashboard, 0},
+    {"/stats", h_stats, 1},         {"/stats.csv", h_stats_csv, 1},   {"/freshness", h_freshness, 1},
+    {"/health", h_health, 0},       {"/ready", h_ready, 0},           {"/metrics", h_metrics, 1},
+    {"/openapi.json", h_openapi, 1}, {"/docs", h_docs, 1},            {"/", h_dashboard, 0},
 };
 #define NROUTES ((int)(sizeof routes / sizeof routes[0]))
 #define ROUTE_OTHER NROUTES /* label for unknown paths */
@@ -81,10 +83,6 @@ static void register_metrics(void)
         m_latency[r] = metrics_histogram("txagg_api_request_duration_seconds", "Time to answer a request, by route",
                                          labels, metrics_latency_buckets_us, metrics_latency_nbuckets);
     }
-    metrics_counter_fn("txagg_redis_errors_total", "Redis I/O errors (connections dropped)", NULL, rconn_error_total);
-    metrics_counter_fn("txagg_redis_reconnects_total", "Redis connections made again after a failure", NULL,
-                       rconn_reconnect_total);
-    metrics_counter_fn("txagg_mongo_errors_total", "MongoDB errors (reads and pings)", NULL, mongo_error_total);
     metrics_gauge_fn("txagg_api_cold_cache_bytes", "Bytes held by the cold cache", NULL, cache_bytes_now);
 }
 
@@ -109,56 +107,64 @@ static void account(int r, int status, int64_t us)
     metrics_observe_us(m_latency[r], us);
 }
 
-/* ---- helpers ------------------------------------------------------------- */
-
-static int reply_detail(struct mg_connection *conn, int status, const char *detail, const char *extra)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "detail", detail);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    http_reply(conn, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, extra);
-    cJSON_free(s);
-    return status;
-}
-
-static int reply_static(struct mg_connection *conn, const char *ctype, const char *body, const char *extra)
-{
-    http_reply(conn, 200, ctype, body, strlen(body), extra);
-    return 200;
-}
-
 /* ---- handlers ------------------------------------------------------------ */
 
-static int h_stats(struct mg_connection *conn, api_app *app, api_worker *w)
+static int answer_stats(struct mg_connection *conn, api_app *app, api_worker *w, enum stats_format fmt)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *qs = ri->query_string;
     char err[512];
     query_range q;
     if (query_parse_stats(qs, qs ? strlen(qs) : 0, app->cfg.max_range_days, &q, err, sizeof err))
-        return reply_detail(conn, 400, err, NULL);
-    int rv = stats_answer(&app->env, w->rc, &w->stats, (int32_t)q.from_day, (int32_t)q.to_day, err, sizeof err);
+        return http_reply_detail(conn, 400, err, NULL);
+    int rv = stats_answer(&app->env, w->rc, &w->stats, (int32_t)q.from_day, (int32_t)q.to_day, fmt, err, sizeof err);
     int status;
-    if (rv == STATS_OK) {
-        http_reply(conn, 200, "application/json", w->stats.body, w->stats.blen, NULL);
-        status = 200;
+    if (rv == STATS_OK && fmt == STATS_CSV) {
+        char disp[128], a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
+        ts_format_day(q.from_day, a);
+        ts_format_day(q.to_day, b);
+        snprintf(disp, sizeof disp, "Content-Disposition: attachment; filename=\"txagg-%s-%s.csv\"\r\n", a, b);
+        status = http_reply(conn, 200, "text/csv; charset=utf-8; header=present", w->stats.body, w->stats.blen, disp);
+    } else if (rv == STATS_OK) {
+        status = http_reply(conn, 200, "application/json", w->stats.body, w->stats.blen, NULL);
     } else if (rv == STATS_INTERNAL) {
         char qerr[600];
         log_error("stats failed", "detail=%s", log_q(qerr, sizeof qerr, err));
-        status = reply_detail(conn, 500, err, NULL);
+        status = http_reply_detail(conn, 500, err, NULL);
     } else {
-        status = reply_detail(conn, 503, err, "Retry-After: 1\r\n");
+        status = http_reply_detail(conn, 503, err, "Retry-After: 1\r\n");
     }
     stats_scratch_trim(&w->stats);
     return status;
+}
+
+static int h_stats(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    return answer_stats(conn, app, w, STATS_JSON);
+}
+
+static int h_stats_csv(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    return answer_stats(conn, app, w, STATS_CSV);
+}
+
+static int h_freshness(struct mg_connection *conn, api_app *app, api_worker *w)
+{
+    if (mg_get_request_info(conn)->query_string) return http_reply_detail(conn, 400, "/freshness takes no parameter", NULL);
+    freshness f;
+    char err[300], body[256];
+    int rv = freshness_read(w->rc, &f, err, sizeof err);
+    if (rv == FRESH_UNAVAILABLE) return http_reply_detail(conn, 503, err, "Retry-After: 1\r\n");
+    if (rv != FRESH_OK) return http_reply_detail(conn, 500, err, NULL);
+    size_t n = freshness_json(&f, app->cfg.max_range_days, body, sizeof body);
+    return http_reply(conn, 200, "application/json", body, n, NULL);
 }
 
 static int h_health(struct mg_connection *conn, api_app *app, api_worker *w)
 {
     (void)app;
     (void)w;
-    return reply_static(conn, "application/json", "{\"status\":\"ok\"}", NULL);
+    return http_reply_health(conn);
 }
 
 /*
@@ -173,24 +179,11 @@ static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
     int redis_only = 0;
     if (qs && *qs) {
         if (strcmp(qs, "deps=redis") != 0)
-            return reply_detail(conn, 400, "unknown query: /ready takes no parameter or deps=redis", NULL);
+            return http_reply_detail(conn, 400, "unknown query: /ready takes no parameter or deps=redis", NULL);
         redis_only = 1;
     }
-    char redis_err[300] = "", mongo_err[300] = "";
-    redisReply *r = rconn_cmd(w->rc, "PING");
-    if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
-        char e[300];
-        snapshot_redis_failure(w->rc, r && r->type == REDIS_REPLY_ERROR ? r : NULL, e, sizeof e); /* counts it */
-        snprintf(redis_err, sizeof redis_err, "%s", r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to PING")
-                                                       : rconn_error(w->rc));
-    }
-    if (r) freeReplyObject(r);
-
-    mongoc_client_t *client = mongoc_client_pool_pop(app->pool);
-    if (mongo_ping(client, &app->cfg, mongo_err, sizeof mongo_err) == 0) stats_mongo_state(1, NULL);
-    else stats_mongo_state(0, mongo_err);
-    mongoc_client_pool_push(app->pool, client);
-
+    char redis_err[300], mongo_err[300];
+    stats_check_deps(&app->env, &app->cfg, w->rc, redis_err, sizeof redis_err, mongo_err, sizeof mongo_err);
     int ready = !redis_err[0] && (redis_only || !mongo_err[0]);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", ready ? "ready" : "not ready");
@@ -204,8 +197,7 @@ static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    int status = ready ? 200 : 503;
-    http_reply(conn, status, "application/json", s ? s : "{}", s ? strlen(s) : 2, NULL);
+    int status = http_reply_str(conn, ready ? 200 : 503, "application/json", s ? s : "{}", NULL);
     cJSON_free(s);
     return status;
 }
@@ -214,18 +206,14 @@ static int h_metrics(struct mg_connection *conn, api_app *app, api_worker *w)
 {
     (void)w;
     __atomic_store_n(&metrics_cache, app->cache, __ATOMIC_RELEASE);
-    size_t len = 0;
-    char *text = metrics_render(&len);
-    http_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "", text ? len : 0, NULL);
-    free(text);
-    return 200;
+    return http_reply_metrics(conn);
 }
 
 static int h_openapi(struct mg_connection *conn, api_app *app, api_worker *w)
 {
     (void)app;
     (void)w;
-    return reply_static(conn, "application/json", asset_api_openapi_json, NULL);
+    return http_reply_str(conn, 200, "application/json", asset_api_openapi_json, NULL);
 }
 
 /* Pages: inline script and style only, requests to this origin only. */
@@ -238,14 +226,14 @@ static int h_docs(struct mg_connection *conn, api_app *app, api_worker *w)
 {
     (void)app;
     (void)w;
-    return reply_static(conn, "text/html; charset=utf-8", asset_api_docs_html, PAGE_HEADERS);
+    return http_reply_str(conn, 200, "text/html; charset=utf-8", asset_api_docs_html, PAGE_HEADERS);
 }
 
 static int h_dashboard(struct mg_connection *conn, api_app *app, api_worker *w)
 {
     (void)app;
     (void)w;
-    return reply_static(conn, "text/html; charset=utf-8", asset_api_dashboard_html, PAGE_HEADERS);
+    return http_reply_str(conn, 200, "text/html; charset=utf-8", asset_api_dashboard_html, PAGE_HEADERS);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -257,20 +245,20 @@ int routes_handle(struct mg_connection *conn, api_app *app, api_worker *w)
     const char *path = ri->local_uri ? ri->local_uri : "";
     int r = ROUTE_OTHER, status;
     if (strlen(path) > PATH_MAX_LEN) {
-        status = reply_detail(conn, 414, "URI too long", NULL);
+        status = http_reply_detail(conn, 414, "URI too long", NULL);
         account(r, status, sig_now_us() - t0);
         return status;
     }
     for (int i = 0; i < NROUTES; i++)
         if (!strcmp(path, routes[i].path)) r = i;
     if (r == ROUTE_OTHER) {
-        status = reply_detail(conn, 404, "not found", NULL);
+        status = http_reply_not_found(conn);
     } else if (!http_method_is_get(conn)) {
-        status = reply_detail(conn, 405, "method not allowed (use GET or HEAD)", "Allow: GET, HEAD\r\n");
+        status = http_reply_bad_method(conn);
     } else if (routes[r].needs_token &&
                !auth_bearer_ok(app->cfg.api_token, app->token_len, mg_get_header(conn, "Authorization"))) {
-        status = reply_detail(conn, 401, "missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)",
-                              "WWW-Authenticate: Bearer realm=\"txagg\"\r\n");
+        status = http_reply_detail(conn, 401, "missing or wrong bearer token (Authorization: Bearer <API_TOKEN>)",
+                                   "WWW-Authenticate: Bearer realm=\"txagg\"\r\n");
     } else {
         status = routes[r].fn(conn, app, w);
     }

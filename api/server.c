@@ -48,8 +48,7 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 {
     api_worker *w = mg_get_thread_pointer(conn);
     if (!w || !w->rc) {
-        http_reply_detail(conn, 500, "worker thread without state (out of memory at start-up)");
-        return 500;
+        return http_reply_detail(conn, 500, "worker thread without state (out of memory at start-up)", NULL);
     }
     return routes_handle(conn, cbdata, w);
 }
@@ -58,7 +57,7 @@ static int on_request(struct mg_connection *conn, void *cbdata)
  * line…) get the API's error shape too. */
 static int on_http_error(struct mg_connection *conn, int status, const char *msg)
 {
-    http_reply_detail(conn, status, msg && *msg ? msg : "bad request");
+    http_reply_detail(conn, status, msg && *msg ? msg : "bad request", NULL);
     return 0;
 }
 
@@ -66,6 +65,7 @@ static void free_app(api_app *app)
 {
     if (app->pool) mongoc_client_pool_destroy(app->pool);
     cold_cache_free(app->cache);
+    answer_cache_free(app->answers);
     free(app);
 }
 
@@ -85,35 +85,32 @@ api_app *api_server_start(const txagg_config *cfg, char *err, size_t errlen)
     app->token_len = strlen(cfg->api_token);
     app->pool = mongo_pool_new(cfg, "txagg-api", (uint32_t)cfg->api_threads + 2, err, errlen);
     app->cache = cold_cache_new(API_COLD_CACHE_BYTES);
-    if (!app->pool || !app->cache) {
-        if (app->pool && !app->cache) snprintf(err, errlen, "out of memory");
+    app->answers = answer_cache_new(API_ANSWER_CACHE_BYTES);
+    if (!app->pool || !app->cache || !app->answers) {
+        if (app->pool) snprintf(err, errlen, "out of memory");
         free_app(app);
         return NULL;
     }
     app->env = (stats_env){app->pool, app->cfg.mongodb_database, app->cfg.mongodb_collection, app->cache,
-                           API_MAX_ATTEMPTS};
+                           API_MAX_ATTEMPTS, app->answers};
 
-    char ports[300], threads[16];
-    if (strchr(cfg->api_host, ':')) snprintf(ports, sizeof ports, "[%s]:%d", cfg->api_host, cfg->api_port);
-    else snprintf(ports, sizeof ports, "%s:%d", cfg->api_host, cfg->api_port);
+    char threads[16], head_ms[24];
     snprintf(threads, sizeof threads, "%d", cfg->api_threads);
-    const char *opts[] = {"listening_ports", ports,   "num_threads",           threads, "enable_keep_alive", "yes",
-                          "keep_alive_timeout_ms", "500", "request_timeout_ms", "10000", "max_request_size", "8192",
-                          "tcp_nodelay", "1",      "listen_backlog", "1024", "connection_queue", "256",
-                          "decode_url", "no",      NULL};
+    snprintf(head_ms, sizeof head_ms, "%d", cfg->api_head_timeout_s * 1000);
+    const char *opts[] = {"num_threads", threads, "enable_keep_alive", "yes", "keep_alive_timeout_ms", "500",
+                          "request_timeout_ms", head_ms, "max_request_size", "8192", "tcp_nodelay", "1",
+                          "listen_backlog", "1024", "connection_queue", "256", "decode_url", "no", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.init_thread = init_thread;
     cb.exit_thread = exit_thread;
     cb.http_error = on_http_error;
-    app->ctx = http_start(&cb, app, opts, on_request, err, errlen);
+    app->ctx = http_start(&cb, app, cfg->api_host, cfg->api_port, opts, on_request, err, errlen);
     if (!app->ctx) {
         free_app(app);
         return NULL;
     }
-    struct mg_server_port sp[4];
-    int n = mg_get_server_ports(app->ctx, 4, sp);
-    app->port = n > 0 ? sp[0].port : cfg->api_port;
+    app->port = http_bound_port(app->ctx);
     return app;
 }
 

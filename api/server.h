@@ -15,7 +15,12 @@
  *
  * Limits: the request line and headers together at most 8 KiB
  * (max_request_size; civetweb answers larger ones itself, as JSON through the
- * http_error callback), 10 s to receive a request, 500 ms idle keep-alive.
+ * http_error callback); API_HEAD_TIMEOUT_S (5 s) for a new connection to
+ * send its whole request head — civetweb measures it from the first byte
+ * read, so a client trickling bytes is cut too — and 500 ms for the next
+ * request on a kept-alive connection.  A worker held by a slow client is
+ * therefore free again after at most that long (the probe port, api.c,
+ * keeps /health and /ready answering meanwhile).
  * Every Redis call is bounded by REDIS_TIMEOUT_MS and every MongoDB call by
  * MONGODB_TIMEOUT_MS (connect, socket, server selection; retryable reads off,
  * so a paused server costs one timeout, not two), so a stopped dependency
@@ -24,33 +29,10 @@
 #ifndef TXAGG_API_SERVER_H
 #define TXAGG_API_SERVER_H
 
-#include <mongoc/mongoc.h>
 #include <stddef.h>
 
-#include "cold_cache.h"
+#include "app.h"
 #include "config.h"
-#include "redis.h"
-#include "stats.h"
-
-/* Bound of the cold cache (see cold_cache.h). */
-#define API_COLD_CACHE_BYTES ((size_t)8 << 20)
-/* Snapshot + MongoDB rounds of one /stats request before 503. */
-#define API_MAX_ATTEMPTS 5
-
-typedef struct api_app {
-    txagg_config cfg;
-    size_t token_len;
-    mongoc_client_pool_t *pool;
-    cold_cache *cache;
-    stats_env env;
-    struct mg_context *ctx;
-    int port; /* the port actually bound */
-} api_app;
-
-typedef struct api_worker {
-    rconn *rc;
-    stats_scratch stats;
-} api_worker;
 
 /* Start serving cfg->api_host:cfg->api_port (port 0 = any free port, for
  * tests).  NULL with err when the port cannot be bound. */

@@ -11,6 +11,7 @@
  */
 #include "snapshot.h"
 
+#include "dynbuf.h"
 #include "keys.h"
 #include "log.h"
 #include "reply_arena.h"
@@ -44,8 +45,8 @@ struct snap_hint {
     size_t nb, capb;
     i32_vec tmp; /* scratch for comparisons */
     /* The MULTI/EXEC pipeline of the last range, formatted once. */
-    char *pipe;
-    size_t plen, pcap, pcmds;
+    dynbuf pipe;
+    size_t pcmds;
     int32_t pfrom, pto;
     uint64_t pgen;
     reply_arena arena; /* replies of the fast path */
@@ -73,13 +74,7 @@ void snapshot_init(void)
 
 static int i32_push(i32_vec *a, int32_t x)
 {
-    if (a->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 16;
-        int32_t *np = realloc(a->v, nc * sizeof *np);
-        if (!np) return -1;
-        a->v = np;
-        a->cap = nc;
-    }
+    if (dynbuf_reserve_array(&a->v, &a->cap, a->n + 1, sizeof *a->v, REC_BUF_MAX)) return -1;
     a->v[a->n++] = x;
     return 0;
 }
@@ -150,11 +145,14 @@ int snapshot_parse_version(const redisReply *r, uint64_t *version)
 }
 
 /* version and archived-through from their replies (string, or nil/"" = unset). */
-static int parse_header(const redisReply *ver, const redisReply *thr, snapshot *s, char *err, size_t errlen)
+static int parse_header(const redisReply *ver, const redisReply *thr, const redisReply *hot, snapshot *s, char *err,
+                        size_t errlen)
 {
     s->has_through = 0;
     if (snapshot_parse_version(ver, &s->version))
         return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
+    if (snapshot_parse_version(hot, &s->hot_version))
+        return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_HOT_VERSION);
     if (thr->type != REDIS_REPLY_NIL && (!is_str(thr) || thr->len > 0)) {
         if (!is_str(thr) || parse_day(thr->str, thr->len, &s->through))
             return log_fail(SNAP_INTERNAL, err, errlen, "corrupt data: %s is not a day", KEYS_ARCHIVED_THROUGH);
@@ -206,7 +204,9 @@ int snapshot_redis_failure(rconn *rc, const redisReply *r, char *err, size_t err
 snap_hint *snap_hint_new(void)
 {
     snap_hint *h = calloc(1, sizeof *h);
-    if (h) reply_arena_init(&h->arena);
+    if (!h) return NULL;
+    reply_arena_init(&h->arena);
+    dynbuf_init(&h->pipe, REC_BUF_MAX);
     return h;
 }
 
@@ -226,20 +226,14 @@ void snap_hint_free(snap_hint *h)
     free(h->b);
     free(h->days.v);
     free(h->tmp.v);
-    free(h->pipe);
+    dynbuf_free(&h->pipe);
     reply_arena_free(&h->arena);
     free(h);
 }
 
 static int hint_add_batch(snap_hint *h, const char *id, size_t idlen, const char *days, size_t dlen)
 {
-    if (h->nb == h->capb) {
-        size_t nc = h->capb ? h->capb * 2 : 4;
-        hint_batch *np = realloc(h->b, nc * sizeof *np);
-        if (!np) return -1;
-        h->b = np;
-        h->capb = nc;
-    }
+    if (dynbuf_reserve_array(&h->b, &h->capb, h->nb + 1, sizeof *h->b, REC_BUF_MAX)) return -1;
     i32_vec dv = {0};
     if (parse_days_csv(days, dlen, &dv)) {
         free(dv.v);
@@ -269,9 +263,9 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
     ts_format_day(from, a);
     ts_format_day(to, b);
     const char *argv[] = {KEYS_TRACKED_DAYS, KEYS_ARCHIVE_VERSION, KEYS_ARCHIVED_THROUGH, KEYS_ARCHIVE_PENDING,
-                          a, b, KEYS_AGG_PREFIX, KEYS_FROZEN_PREFIX, KEYS_BATCH_PREFIX,
+                          KEYS_HOT_VERSION, a, b, KEYS_AGG_PREFIX, KEYS_FROZEN_PREFIX, KEYS_BATCH_PREFIX,
                           txn_type_name(TXN_DEPOSIT), txn_type_name(TXN_WITHDRAWAL)};
-    redisReply *r = rscript_run(rc, lua, 4, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
+    redisReply *r = rscript_run(rc, lua, 5, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
     metrics_inc(m_lua);
     if (!r || r->type == REDIS_REPLY_ERROR) {
         int rv = snapshot_redis_failure(rc, r, err, errlen);
@@ -283,17 +277,17 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
     hint->gen++;
     const char *bad = "unexpected snapshot reply from Redis";
     size_t n = r->elements;
-    if (r->type != REDIS_REPLY_ARRAY || n < 4) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
+    if (r->type != REDIS_REPLY_ARRAY || n < 5) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
     redisReply **e = r->element;
-    int rv = parse_header(e[0], e[1], out, err, errlen);
+    int rv = parse_header(e[0], e[1], e[2], out, err, errlen);
     if (rv) return rv;
-    if (!is_str(e[2]) || strcmp(e[2]->str, "t") || e[3]->type != REDIS_REPLY_INTEGER || e[3]->integer < 0 ||
-        (size_t)e[3]->integer > n - 4)
+    if (!is_str(e[3]) || strcmp(e[3]->str, "t") || e[4]->type != REDIS_REPLY_INTEGER || e[4]->integer < 0 ||
+        (size_t)e[4]->integer > n - 5)
         return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
 
     /* The layout, for the next request's fast path. */
     int hint_ok = 1;
-    size_t i = 4, ntracked = (size_t)e[3]->integer;
+    size_t i = 5, ntracked = (size_t)e[4]->integer;
     hint->days.n = 0;
     hint_clear_batches(hint);
     for (size_t k = 0; k < ntracked; k++, i++) {
@@ -363,21 +357,10 @@ static int pipe_add(snap_hint *h, int argc, const char **argv, const size_t *len
     char *cmd;
     int n = redisFormatCommandArgv(&cmd, argc, argv, lens);
     if (n < 0) return -1;
-    if (h->plen + (size_t)n > h->pcap) {
-        size_t nc = h->pcap ? h->pcap : 1024;
-        while (nc < h->plen + (size_t)n) nc *= 2;
-        char *np = realloc(h->pipe, nc);
-        if (!np) {
-            free(cmd);
-            return -1;
-        }
-        h->pipe = np;
-        h->pcap = nc;
-    }
-    memcpy(h->pipe + h->plen, cmd, (size_t)n);
-    h->plen += (size_t)n;
-    h->pcmds++;
+    int rv = dynbuf_add(&h->pipe, cmd, (size_t)n);
     free(cmd);
+    if (rv) return -1;
+    h->pcmds++;
     return 0;
 }
 
@@ -391,7 +374,8 @@ static int pipe_add2(snap_hint *h, const char *a, const char *b, size_t blen)
 /* MULTI, the layout reads, the HGETALLs the hint calls for over [from, to], EXEC. */
 static int pipe_build(snap_hint *h, int32_t from, int32_t to)
 {
-    h->plen = h->pcmds = 0;
+    dynbuf_reset(&h->pipe);
+    h->pcmds = 0;
     h->pgen = h->gen + 1; /* invalid until complete */
     size_t nhot;
     const int32_t *hot_days = in_range(h->days.v, h->days.n, from, to, &nhot);
@@ -400,10 +384,11 @@ static int pipe_build(snap_hint *h, int32_t from, int32_t to)
     int bad = pipe_add(h, 1, multi, NULL);
     bad |= pipe_add2(h, "GET", KEYS_ARCHIVE_VERSION, strlen(KEYS_ARCHIVE_VERSION));
     bad |= pipe_add2(h, "GET", KEYS_ARCHIVED_THROUGH, strlen(KEYS_ARCHIVED_THROUGH));
+    bad |= pipe_add2(h, "GET", KEYS_HOT_VERSION, strlen(KEYS_HOT_VERSION));
     bad |= pipe_add2(h, "SMEMBERS", KEYS_TRACKED_DAYS, strlen(KEYS_TRACKED_DAYS));
     bad |= pipe_add2(h, "SMEMBERS", KEYS_ARCHIVE_PENDING, strlen(KEYS_ARCHIVE_PENDING));
     for (size_t i = 0; i < h->nb; i++) {
-        size_t kl = keys_batch(key, sizeof key, h->b[i].id);
+        size_t kl = keys_batch(key, sizeof key, NULL, h->b[i].id);
         const char *argv[] = {"HGET", key, "days"};
         size_t lens[] = {4, kl, 4};
         bad |= !kl || pipe_add(h, 3, argv, lens);
@@ -411,7 +396,7 @@ static int pipe_build(snap_hint *h, int32_t from, int32_t to)
     for (size_t i = 0; i < nhot; i++) {
         ts_format_day(hot_days[i], day_s);
         for (int t = 0; t < TXN_TYPES; t++) {
-            size_t kl = keys_agg(key, sizeof key, day_s, txn_type_name(t));
+            size_t kl = keys_agg(key, sizeof key, NULL, day_s, txn_type_name(t));
             bad |= !kl || pipe_add2(h, "HGETALL", key, kl);
         }
     }
@@ -421,7 +406,7 @@ static int pipe_build(snap_hint *h, int32_t from, int32_t to)
         for (size_t k = 0; k < nd; k++) {
             ts_format_day(bd[k], day_s);
             for (int t = 0; t < TXN_TYPES; t++) {
-                size_t kl = keys_frozen(key, sizeof key, h->b[i].id, day_s, txn_type_name(t));
+                size_t kl = keys_frozen(key, sizeof key, NULL, h->b[i].id, day_s, txn_type_name(t));
                 bad |= !kl || pipe_add2(h, "HGETALL", key, kl);
             }
         }
@@ -447,7 +432,7 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
     size_t nhot;
     const int32_t *hot_days = in_range(h->days.v, h->days.n, from, to, &nhot);
     size_t ncmd = h->pcmds;
-    if (redisAppendFormattedCommand(c, h->pipe, h->plen) != REDIS_OK) {
+    if (redisAppendFormattedCommand(c, dynbuf_ptr(&h->pipe), dynbuf_len(&h->pipe)) != REDIS_OK) {
         rconn_drop(rc);
         return snapshot_redis_failure(rc, NULL, err, errlen);
     }
@@ -467,23 +452,23 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
     if (r->type != REDIS_REPLY_ARRAY) return snapshot_redis_failure(rc, first_err ? first_err : r, err, errlen);
     redisReply **e = r->element;
     size_t n = r->elements;
-    if (n != ncmd - 2 || n < 4) return log_fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
+    if (n != ncmd - 2 || n < 5) return log_fail(SNAP_INTERNAL, err, errlen, "unexpected transaction reply from Redis");
     for (size_t i = 0; i < n; i++)
         if (e[i]->type == REDIS_REPLY_ERROR) return snapshot_redis_failure(rc, e[i], err, errlen);
 
     /* Does the hint still describe the layout over [from, to]? */
-    if (e[2]->type != REDIS_REPLY_ARRAY || e[3]->type != REDIS_REPLY_ARRAY) return SNAP_OK;
-    if (!same_days(h, e[2]->element, e[2]->elements, from, to, hot_days, nhot)) return SNAP_OK;
-    if (e[3]->elements != h->nb) return SNAP_OK;
+    if (e[3]->type != REDIS_REPLY_ARRAY || e[4]->type != REDIS_REPLY_ARRAY) return SNAP_OK;
+    if (!same_days(h, e[3]->element, e[3]->elements, from, to, hot_days, nhot)) return SNAP_OK;
+    if (e[4]->elements != h->nb) return SNAP_OK;
     for (size_t i = 0; i < h->nb; i++) {
-        const redisReply *m = e[3]->element[i];
+        const redisReply *m = e[4]->element[i];
         int found = 0;
         for (size_t k = 0; k < h->nb && !found; k++)
             found = is_str(m) && m->len == h->b[k].idlen && !memcmp(m->str, h->b[k].id, m->len);
         if (!found) return SNAP_OK;
     }
     for (size_t i = 0; i < h->nb; i++) {
-        const redisReply *dr = e[4 + i];
+        const redisReply *dr = e[5 + i];
         size_t nd;
         const int32_t *bd = in_range(h->b[i].days, h->b[i].ndays, from, to, &nd);
         if (!is_str(dr) || parse_days_csv(dr->str, dr->len, &h->tmp)) return SNAP_OK;
@@ -493,9 +478,9 @@ static int multi_read(rconn *rc, snap_hint *h, int32_t from, int32_t to, snapsho
     }
 
     /* It does: this transaction read exactly what the script would have. */
-    int rv = parse_header(e[0], e[1], out, err, errlen);
+    int rv = parse_header(e[0], e[1], e[2], out, err, errlen);
     if (rv) return rv;
-    size_t k = 4 + h->nb;
+    size_t k = 5 + h->nb;
     for (size_t i = 0; i < nhot; i++)
         for (int t = 0; t < TXN_TYPES; t++, k++) {
             if (e[k]->type != REDIS_REPLY_ARRAY || e[k]->elements % 2)

@@ -1,6 +1,6 @@
 /*
  * snapshot — step (a) of a /stats read (stats.h): one atomic read of the
- * archive version, the archived-through day, the hot hashes of the tracked
+ * archive version, the archived-through day, the hot version, the hot hashes of the tracked
  * days in range and the frozen hashes, in range, of every pending archive
  * batch.
  *
@@ -31,7 +31,8 @@
 typedef struct snap_hint snap_hint;
 
 typedef struct snapshot {
-    uint64_t version; /* system:archive_version, 0 when unset */
+    uint64_t version;     /* system:archive_version, 0 when unset */
+    uint64_t hot_version; /* system:hot_version, 0 when unset (read in the same transaction) */
     int has_through;  /* system:archived_through is set */
     int32_t through;
     redisReply *reply; /* kept until snapshot_release: frozen ids may point into it */

@@ -3,12 +3,14 @@
 --
 -- KEYS[1] set of tracked days        KEYS[2] archive version
 -- KEYS[3] archived-through day       KEYS[4] set of pending archive batches
+-- KEYS[5] hot version
 -- ARGV[1] from day, ARGV[2] to day (YYYY-MM-DD, both included)
 -- ARGV[3] agg key prefix, ARGV[4] frozen key prefix, ARGV[5] batch key prefix
 -- ARGV[6] name of type 0 (deposit), ARGV[7] name of type 1 (withdrawal)
 --
 -- Reply, flat so the client parses one array:
 --   [1] archive version ('' when unset)  [2] archived-through day ('' when unset)
+--   [3] hot version ('' when unset)
 --   't', n, day1, ..., dayn              every tracked day (the client's layout hint)
 --   then groups:
 --   'p', batch, days                     a pending batch and its comma-separated days
@@ -19,8 +21,8 @@
 -- nothing to validate before a write, and it may run on a replica.
 local from, to = ARGV[1], ARGV[2]
 local types = {ARGV[6], ARGV[7]}
-local out = {redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
-local n = 2
+local out = {redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[5]) or ''}
+local n = 3
 
 local function put(v)
     n = n + 1

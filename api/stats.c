@@ -11,6 +11,7 @@
  */
 #include "stats.h"
 
+#include "dynbuf.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,10 +30,25 @@ extern const char lua_api_snapshot[];
 /* Per-thread buffers above this size are freed after the request. */
 #define KEEP_BYTES (256u * 1024u)
 
-static metric *m_retries, *m_exhausted, *m_hits, *m_misses, *m_mongo_reads;
+static metric *m_retries, *m_exhausted, *m_hits, *m_misses, *m_mongo_reads, *m_answers;
 
+#ifdef TXAGG_TESTING
 static void (*after_cold_read)(void *);
 static void *after_cold_read_arg;
+
+void stats_set_after_cold_read_hook(void (*fn)(void *), void *arg)
+{
+    after_cold_read = fn;
+    after_cold_read_arg = arg;
+}
+
+static void run_after_cold_read_hook(void)
+{
+    if (after_cold_read) after_cold_read(after_cold_read_arg);
+}
+#else
+#define run_after_cold_read_hook() ((void)0)
+#endif
 
 static void register_metrics(void)
 {
@@ -41,7 +57,12 @@ static void register_metrics(void)
     m_exhausted = metrics_counter("txagg_api_consistency_exhausted_total",
                                   "Requests answered 503 because the archive kept moving", NULL);
     m_hits = metrics_counter("txagg_api_cold_cache_hits_total", "Cold ranges answered from the cold cache", NULL);
-    m_misses = metrics_counter("txagg_api_cold_cache_misses_total", "Cold ranges that needed a MongoDB read", NULL);
+    m_misses = metrics_counter("txagg_api_cold_cache_misses_total",
+                               "Cold ranges that needed a MongoDB read (one per range and archive version however "
+                               "many requests wait for it)",
+                               NULL);
+    m_answers = metrics_counter("txagg_api_snapshots_total", "Redis snapshots of /stats, by how they were read",
+                                "path=\"answer_cache\"");
     m_mongo_reads = metrics_counter("txagg_api_mongo_reads_total", "MongoDB range reads of day documents", NULL);
 }
 
@@ -52,20 +73,7 @@ void stats_init(void)
     snapshot_init();
 }
 
-void stats_mongo_state(int up, const char *detail)
-{
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static log_state state;
-    pthread_mutex_lock(&lock);
-    log_state_report(&state, "mongodb", up, detail);
-    pthread_mutex_unlock(&lock);
-}
-
-void stats_set_after_cold_read_hook(void (*fn)(void *), void *arg)
-{
-    after_cold_read = fn;
-    after_cold_read_arg = arg;
-}
+void stats_mongo_state(int up, const char *detail) { mongo_report_state("mongodb", up, detail); }
 
 int stats_scratch_init(stats_scratch *s)
 {
@@ -169,6 +177,7 @@ static int read_cold(const stats_env *env, int32_t from, int32_t to, cold_view *
     bson_t *filter = BCON_NEW("date", "{", "$gte", BCON_UTF8(a), "$lte", BCON_UTF8(b), "}");
     bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(0), "date", BCON_INT32(1), "deposits",
                             BCON_INT32(1), "withdrawals", BCON_INT32(1), "batches", BCON_INT32(1), "}");
+    mongo_read_majority(opts); /* never serve a document a failover could roll back */
     mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
     const bson_t *doc;
     int rc = STATS_OK;
@@ -210,14 +219,7 @@ static int cmp_rec(const void *a, const void *b)
 
 static int body_put(stats_scratch *s, const char *p, size_t n)
 {
-    if (s->blen + n + 1 > s->bcap) {
-        size_t nc = s->bcap ? s->bcap : 4096;
-        while (nc < s->blen + n + 1) nc *= 2;
-        char *np = realloc(s->body, nc);
-        if (!np) return -1;
-        s->body = np;
-        s->bcap = nc;
-    }
+    if (dynbuf_reserve_array(&s->body, &s->bcap, s->blen + n + 1, 1, REC_BUF_MAX)) return -1;
     memcpy(s->body + s->blen, p, n);
     s->blen += n;
     s->body[s->blen] = '\0';
@@ -225,8 +227,31 @@ static int body_put(stats_scratch *s, const char *p, size_t n)
 }
 #define PUT_LIT(s, lit) body_put((s), (lit), sizeof(lit) - 1)
 
+/* v[0..n) sorted and summed as CSV: the header, then date,type,method,amount
+ * lines; methods are [a-z0-9_-], so nothing needs quoting. */
+static int print_csv(stats_scratch *s, const rec *v, size_t n)
+{
+    int bad = PUT_LIT(s, "date,type,method,amount\r\n");
+    for (size_t i = 0; i < n && !bad; i++) {
+        char dbuf[TS_DAY_LEN + 1], amt[MONEY_FMT_MAX + 1];
+        ts_format_day(v[i].day, dbuf);
+        size_t alen = money_format(v[i].cents, amt, sizeof amt - 1);
+        if (alen >= 2 && amt[alen - 2] == '.') amt[alen++] = '0'; /* "343.4" → "343.40" */
+        const char *type = txn_type_name(v[i].type);
+        bad |= body_put(s, dbuf, TS_DAY_LEN);
+        bad |= PUT_LIT(s, ",");
+        bad |= body_put(s, type, strlen(type));
+        bad |= PUT_LIT(s, ",");
+        bad |= body_put(s, v[i].method, v[i].mlen);
+        bad |= PUT_LIT(s, ",");
+        bad |= body_put(s, amt, alen);
+        bad |= PUT_LIT(s, "\r\n");
+    }
+    return bad;
+}
+
 /* Sort, sum equal (day, type, method) and print the body. */
-static int render(stats_scratch *s, char *err, size_t errlen)
+static int render(stats_scratch *s, enum stats_format fmt, char *err, size_t errlen)
 {
     rec *v = s->recs.v;
     size_t n = s->recs.n;
@@ -247,6 +272,8 @@ static int render(stats_scratch *s, char *err, size_t errlen)
 
     int bad = 0;
     s->blen = 0;
+    if (fmt == STATS_CSV)
+        return print_csv(s, v, n) ? log_fail(STATS_INTERNAL, err, errlen, "out of memory") : STATS_OK;
     bad |= PUT_LIT(s, "{\"data\":{");
     for (size_t i = 0; i < n && !bad;) {
         int32_t day = v[i].day;
@@ -315,7 +342,74 @@ static int version_unchanged(rconn *rc, uint64_t version, int *same, char *err, 
     return rv;
 }
 
-static int attempt(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from, int32_t to, int *moved,
+/* The hot and archive versions, read together (MGET is atomic). */
+static int read_versions(rconn *rc, uint64_t *hot, uint64_t *archive, char *err, size_t errlen)
+{
+    redisReply *r = rconn_cmd(rc, "MGET %s %s", KEYS_HOT_VERSION, KEYS_ARCHIVE_VERSION);
+    int rv = STATS_OK;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        rv = snapshot_redis_failure(rc, r, err, errlen) == SNAP_UNAVAILABLE
+                 ? STATS_UNAVAILABLE
+                 : STATS_INTERNAL;
+    else if (snapshot_parse_version(r->element[0], hot))
+        rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_HOT_VERSION);
+    else if (snapshot_parse_version(r->element[1], archive))
+        rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", KEYS_ARCHIVE_VERSION);
+    if (r) freeReplyObject(r);
+    return rv;
+}
+
+/* What a reader hands its waiters when the version moved during its read. */
+#define COLD_MOVED 1
+
+/* Read [from, to] from MongoDB, then check the version stayed (step c) in
+ * the same Redis history (no failover in between). */
+static int read_checked(const stats_env *env, rconn *rc, stats_scratch *s, uint64_t history, uint64_t version,
+                        int32_t from, int32_t to, int *moved, char *err, size_t errlen)
+{
+    metrics_inc(m_misses);
+    int rv = read_cold(env, from, to, &s->cold, err, errlen);
+    run_after_cold_read_hook();
+    int same = 0;
+    if (rv == STATS_OK) rv = version_unchanged(rc, version, &same, err, errlen);
+    if (rv == STATS_OK && (!same || rconn_history() != history)) *moved = 1;
+    return rv;
+}
+
+/* Step b: the documents of [from, to] at version into s->cold, from the
+ * cache, from another request's read of the same range and version (single
+ * flight), or read here; history: the Redis history number the snapshot was
+ * read at. */
+static int cold_part(const stats_env *env, rconn *rc, stats_scratch *s, uint64_t history, uint64_t version,
+                     int32_t from, int32_t to, int *moved, char *err, size_t errlen)
+{
+    if (!env->cache) return read_checked(env, rc, s, history, version, from, to, moved, err, errlen);
+    cold_flight *f;
+    int shared = 0;
+    switch (cold_cache_get(env->cache, history, version, from, to, &s->cold, &f, &shared, err, errlen)) {
+    case COLD_HIT:
+        metrics_inc(m_hits);
+        return STATS_OK;
+    case COLD_SHARED: /* the reader's failure or moved version, as if read here */
+        if (shared == COLD_MOVED) {
+            *moved = 1;
+            return STATS_OK;
+        }
+        return shared;
+    default:
+        break;
+    }
+    int rv = read_checked(env, rc, s, history, version, from, to, moved, err, errlen);
+    cold_cache_finish(env->cache, f, history, version, from, to, rv != STATS_OK ? rv : *moved ? COLD_MOVED : 0,
+                      &s->cold, rv != STATS_OK ? err : "");
+    return rv;
+}
+
+/* One snapshot and what it needs from MongoDB, rendered.  *history: the
+ * Redis history number right after the snapshot, the key of what it
+ * computed (a failover moves it; see answer_cache.h). */
+static int attempt(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from, int32_t to,
+                   enum stats_format fmt, int *moved, uint64_t *hot_version, uint64_t *version, uint64_t *history,
                    char *err, size_t errlen)
 {
     *moved = 0;
@@ -328,39 +422,65 @@ static int attempt(const stats_env *env, rconn *rc, stats_scratch *s, int32_t fr
         snapshot_release(&snap);
         return rv == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
     }
-    if (snap.has_through && snap.through >= from) {
-        int32_t cold_to = snap.through < to ? snap.through : to;
-        if (env->cache && cold_cache_lookup(env->cache, snap.version, from, cold_to, &s->cold)) {
-            metrics_inc(m_hits);
-        } else {
-            metrics_inc(m_misses);
-            rv = read_cold(env, from, cold_to, &s->cold, err, errlen);
-            if (rv == STATS_OK && after_cold_read) after_cold_read(after_cold_read_arg);
-            int same = 0;
-            if (rv == STATS_OK) rv = version_unchanged(rc, snap.version, &same, err, errlen);
-            if (rv == STATS_OK && !same) *moved = 1;
-            if (rv == STATS_OK && same && env->cache)
-                cold_cache_store(env->cache, snap.version, from, cold_to, &s->cold);
-        }
-    }
+    *history = rconn_history();
+    if (snap.has_through && snap.through >= from)
+        rv = cold_part(env, rc, s, *history, snap.version, from, snap.through < to ? snap.through : to, moved, err,
+                       errlen);
     if (rv == STATS_OK && !*moved) rv = merge_tiers(s, &snap, err, errlen);
-    if (rv == STATS_OK && !*moved) rv = render(s, err, errlen);
+    if (rv == STATS_OK && !*moved) rv = render(s, fmt, err, errlen);
+    *hot_version = snap.hot_version;
+    *version = snap.version;
     snapshot_release(&snap); /* frozen records pointed into it until here */
     return rv;
 }
 
-int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from_day, int32_t to_day, char *err,
-                 size_t errlen)
+int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from_day, int32_t to_day,
+                 enum stats_format fmt, char *err, size_t errlen)
 {
+    if (env->answers) {
+        uint64_t hv, av;
+        int rv = read_versions(rc, &hv, &av, err, errlen);
+        if (rv != STATS_OK) return rv;
+        uint64_t history = rconn_history(); /* the versions came from this history */
+        if (answer_cache_get(env->answers, from_day, to_day, fmt, hv, av, history, &s->body, &s->blen, &s->bcap)) {
+            metrics_inc(m_answers);
+            return STATS_OK;
+        }
+    }
     int attempts = env->max_attempts > 0 ? env->max_attempts : 1;
     for (int n = 0; n < attempts; n++) {
         int moved;
-        int rv = attempt(env, rc, s, from_day, to_day, &moved, err, errlen);
+        uint64_t hv = 0, av = 0, history = 0;
+        int rv = attempt(env, rc, s, from_day, to_day, fmt, &moved, &hv, &av, &history, err, errlen);
         if (rv != STATS_OK) return rv;
-        if (!moved) return STATS_OK;
+        if (!moved) {
+            /* kept only when no failover came between the snapshot and here */
+            if (env->answers && rconn_history() == history)
+                answer_cache_put(env->answers, from_day, to_day, fmt, hv, av, history, s->body, s->blen);
+            return STATS_OK;
+        }
         if (n + 1 < attempts) metrics_inc(m_retries);
     }
     metrics_inc(m_exhausted);
     return log_fail(STATS_BUSY, err, errlen,
                 "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
+}
+
+void stats_check_deps(const stats_env *env, const txagg_config *cfg, rconn *rc, char *redis_err, size_t rlen,
+                      char *mongo_err, size_t mlen)
+{
+    redis_err[0] = mongo_err[0] = '\0';
+    redisReply *r = rconn_cmd(rc, "PING");
+    if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
+        char e[300];
+        snapshot_redis_failure(rc, r && r->type == REDIS_REPLY_ERROR ? r : NULL, e, sizeof e); /* counts it */
+        snprintf(redis_err, rlen, "%s",
+                 r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to PING") : rconn_error(rc));
+    }
+    if (r) freeReplyObject(r);
+
+    mongoc_client_t *client = mongoc_client_pool_pop(env->pool);
+    if (mongo_ping(client, cfg, mongo_err, mlen) == 0) stats_mongo_state(1, NULL);
+    else stats_mongo_state(0, mongo_err);
+    mongoc_client_pool_push(env->pool, client);
 }

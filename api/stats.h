@@ -2,19 +2,25 @@
  * stats — one /stats answer: every tier of every day in the range merged,
  * exact at every instant, also while the persistor moves days to MongoDB.
  *
- * The algorithm (DESIGN.md "HTTP API"; docs/ARCHITECTURE.md "Consistent
- * reads"), per request:
+ * The algorithm (docs/ARCHITECTURE.md "Consistent reads"; the promise is
+ * docs/CONTRACTS.md "HTTP API"), per request:
  *   a. one atomic read (snapshot.c: a MULTI/EXEC guided by a layout hint,
  *      or snapshot.lua) of the archive version V, the archived-through day
  *      T, the hot hashes of the tracked days in range and, for each pending
  *      archive batch B, the frozen hashes of its days in range;
  *   b. only for the days of the range <= T (if any): the MongoDB documents,
- *      from the cold cache at version V or from MongoDB;
+ *      from the cold cache at version V, or from MongoDB — one read per
+ *      (range, V) however many requests need it at once: the others wait
+ *      for it (single flight, cold_cache.h);
  *   c. after a MongoDB read, GET the version again: if it moved, start over
  *      from (a) — at most max_attempts times, then give up (503);
  *   d. per day: hot + document + the frozen hashes of B only where the
  *      day's document does not list B (a day > T has no document worth
  *      reading: its frozen hashes count).
+ * Before (a), with an answer cache (answer_cache.h): one MGET of the hot
+ * version and V; a body computed at exactly that pair is the answer (one
+ * small Redis read instead of a-d).  Every answer computed is kept with the
+ * pair its snapshot read.
  * A freeze and a clean-up each bump V, so hot data that moved into MongoDB
  * during (b) can never be counted twice, and within one V the document's
  * batch list decides, per day, between the frozen copy and MongoDB.
@@ -32,7 +38,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "answer_cache.h"
 #include "cold_cache.h"
+#include "config.h"
 #include "records.h"
 #include "redis.h"
 #include "snapshot.h"
@@ -43,6 +51,7 @@ typedef struct stats_env {
     const char *collection;
     cold_cache *cache; /* NULL: every cold read goes to MongoDB */
     int max_attempts;  /* snapshot + read rounds before 503 */
+    answer_cache *answers; /* NULL: every request reads the tiers */
 } stats_env;
 
 /* Per worker thread, reused from request to request. */
@@ -63,6 +72,13 @@ enum stats_status {
     STATS_INTERNAL = -3,    /* corrupt stored data, overflow, out of memory: 500 */
 };
 
+/* The body stats_answer prints. */
+enum stats_format {
+    STATS_JSON = 0, /* {"data": {...}} as above */
+    STATS_CSV = 1,  /* date,type,method,amount — one line per (day, type, method), same order, amounts with
+                       exactly two decimals (343.40) printed from the cents */
+};
+
 /* Register the metrics (once per process). */
 void stats_init(void);
 
@@ -73,18 +89,31 @@ void stats_scratch_free(stats_scratch *s);
 void stats_scratch_trim(stats_scratch *s);
 
 /*
- * Answer from_day..to_day (inclusive).  STATS_OK leaves the JSON in
- * s->body[0..s->blen); any other status leaves the reason in err.
+ * Answer from_day..to_day (inclusive).  STATS_OK leaves the body in format
+ * fmt in s->body[0..s->blen); any other status leaves the reason in err.
  */
-int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from_day, int32_t to_day, char *err,
-                 size_t errlen);
+int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from_day, int32_t to_day,
+                 enum stats_format fmt, char *err, size_t errlen);
 
-/* Report MongoDB reachable (1) or not, logged once per change of state
- * (log_state_report under a lock: every worker thread reports). */
+/*
+ * Can a /stats read reach its dependencies?  Redis PING on rc and MongoDB
+ * ping on a client of env's pool, each bounded by its timeout.  redis_err and
+ * mongo_err are left "" for a dependency that answered, else hold the
+ * reason; failures are counted and MongoDB's state is logged once per change,
+ * as a /stats read does.  cfg: the database the ping names.
+ */
+void stats_check_deps(const stats_env *env, const txagg_config *cfg, rconn *rc, char *redis_err, size_t rlen,
+                      char *mongo_err, size_t mlen);
+
+/* Report MongoDB reachable (1) or not: mongo_report_state, logged once per
+ * change of state for the whole process, and txagg_mongo_up. */
 void stats_mongo_state(int up, const char *detail);
 
-/* Test seam: fn(arg) runs after each MongoDB read, before the version is
- * read again (the tests move the archive there). NULL to remove. */
+#ifdef TXAGG_TESTING
+/* Test seam: fn(arg) runs after each MongoDB read (failed ones too), before
+ * the version is read again and before the waiters of that read are woken
+ * (the tests move the archive or hold the reader there). NULL to remove. */
 void stats_set_after_cold_read_hook(void (*fn)(void *), void *arg);
+#endif
 
 #endif
