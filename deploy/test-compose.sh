@@ -17,6 +17,8 @@
 #     the middle of it, then `docker restart` of redis (AOF): totals exact
 #     again, nothing pending, nothing left frozen; a re-run of the importer
 #     adds nothing ("already imported");
+#   - the `monitoring` profile: Prometheus with the shipped rules scrapes every
+#     replica and fires the dead-letter alert after the import with bad rows;
 #   - every service exits 0 on `docker stop` (SIGTERM handled as PID 1).
 # Always tears down (EXIT trap, also on failure or Ctrl-C): `down -v` of its
 # project (containers, network, volumes) and the image tag it built.  Kept on
@@ -32,10 +34,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 . scripts/lib/common.sh
 . tests/lib/tap.sh
+. tests/lib/stream.sh
 T0=$SECONDS
 
 docker info >/dev/null 2>&1 || { echo "test-compose: no usable Docker engine (docker info fails)" >&2; exit 1; }
-bash scripts/deps.sh --if-missing || exit 1
+bash scripts/deps.sh --if-missing --with compose || exit 1
 COMPOSE=$(txagg_compose) || { echo "test-compose: neither \`docker compose\` nor docker-compose is installed" >&2; exit 1; }
 bash deploy/stand-ins/build.sh || exit 1
 
@@ -43,7 +46,6 @@ PROJECT=txaggtest$$
 IMAGE=txagg:test-$PROJECT
 TMP=$(mktemp -d /tmp/txagg-compose.XXXXXX)
 ART=$ROOT/artifacts/test-logs
-ORACLE=(python3 "$ROOT/deploy/test-compose-oracle.py")
 API_PORT_HOST=$(txagg_free_port)
 API=http://127.0.0.1:$API_PORT_HOST
 RETENTION=7
@@ -79,6 +81,8 @@ containers() {
     docker ps ${2:+-a} -q --filter "label=com.docker.compose.project=$PROJECT" \
         ${1:+--filter "label=com.docker.compose.service=$1"}
 }
+# The independent computation: tests/lib/oracle.py.
+oracle() { /usr/bin/python3 "$ROOT/tests/lib/oracle.py" "$@"; }
 # redis-cli inside the redis container (docker exec: much faster than
 # `compose exec` in polling loops; `compose restart` keeps the container).
 rcli() {
@@ -179,6 +183,39 @@ mport=$(dc port --index 2 aggregator 9101 2>/dev/null)
 like "$mport" '^127\.0\.0\.1:[0-9]+$' "aggregator replica 2 publishes its metrics port on 127.0.0.1 ($mport)"
 like "$(curl -sS --max-time 5 "http://$mport/metrics")" '^# (HELP|TYPE) ' "aggregator replica 2's /metrics answers on the host"
 
+# -- the monitoring profile (Prometheus with the shipped rules) ----------------
+# monitoring_up: start the profile's Prometheus next to the running stack (the
+# profile stays active for every later compose call, `down` included) and wait
+# until it has scraped every replica.  monitoring_check: after an import with
+# bad rows, its targets are up, the shipped rules loaded and evaluated, and
+# TxaggDeadLettersArriving fires.
+PROM_HOST_PORT=$(txagg_free_port)
+PROM=http://127.0.0.1:$PROM_HOST_PORT
+promq() { curl -fsS --max-time 5 "$PROM$1"; }
+prom_targets() { /usr/bin/python3 "$ROOT/tests/lib/promcheck.py" targets "$PROM" aggregator persistor api; }
+monitoring_up() {
+    printf 'COMPOSE_PROFILES=monitoring\nPROMETHEUS_PUBLISH=127.0.0.1:%s\n' "$PROM_HOST_PORT" >>"$TMP/test.env"
+    dc up -d prometheus >"$TMP/up-prometheus.log" 2>&1
+    check "the monitoring profile starts Prometheus" [ $? = 0 ]
+    prom_healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$(containers prometheus)" 2>/dev/null)" = healthy ]; }
+    check "Prometheus is healthy and published on 127.0.0.1:$PROM_HOST_PORT" txagg_wait_cmd 120 prom_healthy
+    check "Prometheus scrapes every replica: 3 aggregators, 2 persistors, the api" txagg_wait_cmd 60 prom_targets
+}
+monitoring_check() {
+    local out
+    out=$(prom_targets)
+    check "after the import every target is still up" [ $? = 0 ]
+    like "$out" '# aggregator 3/3' "Prometheus found the 3 aggregator replicas through Docker's DNS"
+    like "$out" '# persistor 2/2' "and the 2 persistor replicas"
+    out=$(promq /api/v1/rules)
+    like "$out" '"name":"TxaggIngestBacklogGrowing"' "Prometheus loaded deploy/prometheus/txagg-rules.yml"
+    unlike_err() { ! grep -q '"health":"err' <<<"$1"; }
+    check "every shipped rule evaluates without error" unlike_err "$out"
+    dl_firing() { [ "$(/usr/bin/python3 "$ROOT/tests/lib/promcheck.py" alert-state "$PROM" TxaggDeadLettersArriving)" = firing ]; }
+    check "TxaggDeadLettersArriving fires after an import with invalid rows" txagg_wait_cmd 90 dl_firing
+}
+monitoring_up
+
 # -- data ----------------------------------------------------------------------
 txgen() { # txgen NAME [txgen flags…]: data/NAME.csv and data/NAME.expect, with the image's txgen
     local name=$1
@@ -191,28 +228,17 @@ txgen gen1 --rows "$ROWS1" --start 2026-01-01 --days 30 --seed 11 --bad-every 50
 rc=$?
 check "txgen writes a $ROWS1-row file over 30 days and its expected totals" test $rc = 0 -a -s "$TMP/data/gen1.expect"
 [ $rc = 0 ] || { sed 's/^/#   | /' "$TMP/gen1.txgen.log"; bail_out "no generated data (bin/txgen)"; }
-check "the generated file is out of time order" "${ORACLE[@]}" unsorted "$TMP/data/gen1.csv"
-span=$("${ORACLE[@]}" span "$TMP/data/gen1.expect")
+check "the generated file is out of time order" oracle unsorted "$TMP/data/gen1.csv"
+span=$(oracle span "$TMP/data/gen1.expect")
 check "the generated file spans $span days, more than RETENTION_DAYS=$RETENTION" [ "$span" -gt $RETENTION ]
-out=$("${ORACLE[@]}" csv-vs-expect "$TMP/data/gen1.csv" "$TMP/data/gen1.expect")
+out=$(oracle csv-vs-expect "$TMP/data/gen1.csv" "$TMP/data/gen1.expect")
 check "txgen's expected totals agree with Python's own reading of its CSV" [ $? = 0 ]
 echo "$out"
-"${ORACLE[@]}" expect "$TMP/expected1.tsv" --csv "$TMP/data/transactions_1_month.csv" --expect "$TMP/data/gen1.expect"
+oracle truth --tsv --csv "$TMP/data/transactions_1_month.csv" "$TMP/data/gen1.expect" 2>&1 >"$TMP/expected1.tsv"
 
-# Nothing pending: every stream entry delivered (the group's last delivered
-# id is the stream's last id) and acknowledged (no pending entry).  The
-# group's `lag` is not used: Redis 7.0 can report a stale non-zero lag after
-# it reloads the AOF (entries-read is not restored exactly), while the ids are.
-group_info() { rcli xinfo groups transactions | awk 'NR % 2 { k = $0; next } { print k "=" $0 }'; }
-drained() {
-    local g last
-    g=$(group_info) || return 1
-    [ "$(sed -n 's/^pending=//p' <<<"$g")" = 0 ] || return 1
-    last=$(rcli xinfo stream transactions | awk 'p { print; exit } $0 == "last-generated-id" { p = 1 }')
-    [ -n "$last" ] && [ "$(sed -n 's/^last-delivered-id=//p' <<<"$g")" = "$last" ]
-}
+# Nothing pending: stream_drained (tests/lib/stream.sh) through rcli.
 drain_diag() {
-    echo "#   group: $(group_info | tr '\n' ' ')"
+    echo "#   group: $(rcli xinfo groups transactions | tr '\n' ' ')"
     echo "#   stream: $(rcli xinfo stream transactions | awk 'NR % 2 { k = $0; next } k !~ /entry/ { printf "%s=%s ", k, $0 }')"
     echo "#   consumers: $(rcli xinfo consumers transactions aggregators | tr '\n' ' ')"
 }
@@ -228,10 +254,10 @@ settled() {
 }
 stats_exact() { # stats_exact EXPECTED NAME
     local from to
-    read -r from to < <("${ORACLE[@]}" range "$1")
-    out=$("${ORACLE[@]}" compare "$1" "$API/stats?from_date=$from&to_date=$to" 2>&1)
+    read -r from to < <(oracle range "$1")
+    out=$(oracle compare "$API" "$from" "$to" "$1" 2>&1)
     check "$2 (/stats $from..$to)" [ $? = 0 ]
-    echo "$out"
+    echo "$out" | sed 's/^#* */# /'
 }
 
 # -- import 1: the bundled sample (the importer service as defined) + gen1 ----
@@ -242,7 +268,7 @@ check "the importer service imports the bundled sample (CSV_PATH) and exits 0" [
 dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1.log" 2>&1
 check "the importer imports the generated file and exits 0" [ $? = 0 ]
 check_drained() { # check_drained SECONDS NAME
-    if txagg_wait_cmd "$1" drained; then ok "$2"; else not_ok "$2" "not drained after $1 s"; drain_diag; fi
+    if txagg_wait_cmd "$1" stream_drained rcli; then ok "$2"; else not_ok "$2" "not drained after $1 s"; drain_diag; fi
 }
 check_drained 300 "every entry is delivered and acknowledged (nothing pending)"
 check "days older than RETENTION_DAYS leave redis (archival settled)" txagg_wait_cmd 300 settled
@@ -250,33 +276,37 @@ check "system:archived_through is set: days were archived to mongo" test -n "$(r
 oldest=$(head -1 "$TMP/expected1.tsv" | cut -f1)
 is "$(rcli keys "agg:$oldest:*" | grep -c .)" 0 "the oldest day ($oldest) is no longer in redis: only mongo holds it"
 stats_exact "$TMP/expected1.tsv" "/stats equals the sample + the generated file, exact to the cent"
-hosts=$(for c in $(containers aggregator); do docker inspect -f '{{.Config.Hostname}}' "$c"; done | sort)
-names=$(rcli xinfo consumers transactions aggregators | awk 'NR % 2 { k = $0; next } k == "name"')
+monitoring_check
+# The consumer names come from each replica's start line: XINFO CONSUMERS is
+# empty once the stream is drained (apply.lua deletes a consumer that has
+# acknowledged all it held: XGROUP DELCONSUMER, APPLY_OWN_ALL).
 n=0
-for h in $hosts; do grep -q "^$h-" <<<"$names" && n=$((n + 1)); done
+for c in $(containers aggregator); do
+    h=$(docker inspect -f '{{.Config.Hostname}}' "$c")
+    docker logs "$c" 2>&1 | grep -Eq "msg=\"started\" .* consumer=$h-[0-9]+ group=aggregators " && n=$((n + 1))
+done
 is "$n" 3 "each aggregator replica reads as its own consumer (hostname-pid)"
 
 # -- import 2, paced, with an aggregator killed in the middle; redis restart --
 txgen gen2 --rows "$ROWS2" --start 2026-01-20 --days 45 --seed 22 --bad-every 101 || bail_out "txgen failed"
-"${ORACLE[@]}" expect "$TMP/expected2.tsv" --csv "$TMP/data/transactions_1_month.csv" \
-    --expect "$TMP/data/gen1.expect" --expect "$TMP/data/gen2.expect"
+oracle truth --tsv --csv "$TMP/data/transactions_1_month.csv" "$TMP/data/gen1.expect" "$TMP/data/gen2.expect" \
+    2>&1 >"$TMP/expected2.tsv"
 # Pace it to last ~20 s whatever the machine's speed: IMPORT_SPEED = total sleep_ms / 20000.
-sleep_total=$("${ORACLE[@]}" sleep-total "$TMP/data/gen2.csv")
+sleep_total=$(oracle sleep-total "$TMP/data/gen2.csv")
 speed=$(python3 -c "print(max(0.001, round($sleep_total / 20000, 3)) if $sleep_total else 0)")
 echo "# import 2: $ROWS2 rows, sleep_ms total $sleep_total, IMPORT_SPEED=$speed"
 dc run --rm --no-deps -T -e IMPORT_SPEED="$speed" importer importer /data/gen2.csv >"$TMP/import-gen2.log" 2>&1 &
 import_pid=$!
 # Wait until the aggregators are working on it, then kill the replica that
 # holds the most unacknowledged entries (SIGKILL: no batch finished).
-victim= victim_pending=0
+victim= victim_name= victim_pending=
 deadline=$((SECONDS + 120))
 while [ $SECONDS -lt $deadline ]; do
-    read -r victim_name victim_pending < <(rcli xinfo consumers transactions aggregators |
-        awk 'NR % 2 { k = $0; next } k == "name" { n = $0 } k == "pending" && $0 > best { best = $0; bn = n } END { print bn, best + 0 }')
-    [ "${victim_pending:-0}" -gt 0 ] && break
+    read -r victim_name victim_pending < <(stream_holders rcli) && break
     kill -0 $import_pid 2>/dev/null || break
     sleep 0.1
 done
+victim_pending=${victim_pending:-0}
 for c in $(containers aggregator); do
     [ "$(docker inspect -f '{{.Config.Hostname}}' "$c")" = "${victim_name%-*}" ] && victim=$c
 done

@@ -2,6 +2,9 @@
 """check_manifests.py — what test-k8s.sh asserts about the rendered overlays.
 
   check_manifests.py VERSION SELF.json TEST.json EXTERNAL.json
+  check_manifests.py importer-job TEST.json NAME CSV_PATH
+      the overlay's importer Job renamed NAME and reading CSV_PATH (JSON on
+      stdout): test-k8s.sh's second import
 
 Each file is an overlay rendered by `kubectl kustomize` and converted to a
 JSON List (`kubectl create --dry-run=client -o json`).  Prints one line per
@@ -97,7 +100,8 @@ def check_self(objs, version):
            "no service-account token, requests and limits", "; ".join(problems))
 
     problems = []
-    ports = {"aggregator": 9101, "persistor": 9102, "api": 8000}
+    # the api's probes go to its probe port, not to the port slow clients can hold
+    ports = {"aggregator": 9101, "persistor": 9102, "api": 8001}
     for name, port in ports.items():
         d = find(objs, "Deployment", name)[0]
         c = pod_spec(d)["containers"][0]
@@ -120,11 +124,11 @@ def check_self(objs, version):
     if job.get("command") != ["importer"] or job.get("image") != f"txagg:{version}":
         problems.append(f"importer Job: command {job.get('command')} image {job.get('image')}")
     report(not problems, "aggregator/persistor/api/importer run the one image by command; probes on /health "
-           "(liveness) and /ready (readiness; the api's /ready?deps=redis) on 9101/9102/8000", "; ".join(problems))
+           "(liveness) and /ready (readiness; the api's /ready?deps=redis) on 9101/9102/8001", "; ".join(problems))
 
     cm = find(objs, "ConfigMap")[0]["data"]
-    report(cm.get("METRICS_HOST") == "0.0.0.0" and cm.get("API_PORT") == "8000",
-           "the ConfigMap binds the listeners to 0.0.0.0, api on 8000", str(cm))
+    report(cm.get("METRICS_HOST") == "0.0.0.0" and cm.get("API_PORT") == "8000" and cm.get("API_PROBE_PORT") == "8001",
+           "the ConfigMap binds the listeners to 0.0.0.0, api on 8000, its probes on 8001", str(cm))
 
     redis = pod_spec(find(objs, "StatefulSet", "redis")[0])["containers"][0]
     a = redis.get("args", []) + redis.get("command", [])
@@ -187,7 +191,18 @@ def check_external(ext_objs):
     report(envfrom_ok, "every service reads the ConfigMap, then the Secret (the Secret's values win)")
 
 
+def importer_job(test_objs, name, csv_path):
+    job = copy.deepcopy(find(test_objs, "Job", "importer")[0])
+    job["metadata"]["name"] = name
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    c["env"] = [e for e in c["env"] if e["name"] != "CSV_PATH"] + [{"name": "CSV_PATH", "value": csv_path}]
+    return job
+
+
 def main(argv):
+    if len(argv) == 5 and argv[1] == "importer-job":
+        json.dump(importer_job(items(argv[2]), argv[3], argv[4]), sys.stdout)
+        return 0
     if len(argv) != 5:
         print(__doc__, file=sys.stderr)
         return 2

@@ -8,8 +8,10 @@
 #   redis:7               slim + Debian's redis-server, entrypoint like the official one
 #   mongo:7               slim + FerretDB v1.24.2 (SQLite backend) speaking the MongoDB wire
 #                         protocol on 27017, data in the /data/db volume
+#   prom/prometheus:v2.42.0   slim + Debian's prometheus 2.42 (the compose file's
+#                         `monitoring` profile), user nobody, data in the /prometheus volume
 #
-# For each TAG (default: all four): present → left alone; `docker pull` works →
+# For each TAG (default: all five): present → left alone; `docker pull` works →
 # pulled (the real image); else the stand-in is built under that tag.  The
 # production files keep naming the official images; a stand-in only fills a
 # missing tag.  Stand-ins carry the label org.txagg.stand-in=<tag>, so
@@ -28,7 +30,8 @@ HERE=$ROOT/deploy/stand-ins
 # shellcheck source=../../scripts/lib/common.sh
 . "$ROOT/scripts/lib/common.sh"
 
-ALL=(debian:bookworm debian:bookworm-slim redis:7 mongo:7)
+PROMETHEUS=prom/prometheus:v2.42.0
+ALL=(debian:bookworm debian:bookworm-slim redis:7 mongo:7 "$PROMETHEUS")
 tags=("$@")
 [ ${#tags[@]} -gt 0 ] || tags=("${ALL[@]}")
 for t in "${tags[@]}"; do
@@ -163,6 +166,10 @@ build_redis() {
     docker build -q --label org.txagg.stand-in=redis:7 -t redis:7 "$HERE/redis" >/dev/null
 }
 
+build_prometheus() {
+    docker build -q --label "org.txagg.stand-in=$PROMETHEUS" -t "$PROMETHEUS" "$HERE/prometheus" >/dev/null
+}
+
 build_mongo() {
     local ferret
     ferret=$(txagg_ferretdb_bin)
@@ -174,8 +181,8 @@ build_mongo() {
     WORK=
 }
 
-# Which tags are missing and cannot be pulled (dependencies first: redis:7 and
-# mongo:7 are built FROM debian:bookworm-slim).
+# Which tags are missing and cannot be pulled (dependencies first: redis:7,
+# mongo:7 and prometheus are built FROM debian:bookworm-slim).
 mkdir -p "$(txagg_cache_dir)"
 exec 9>"$(txagg_cache_dir)/stand-ins.lock"
 if ! flock -n 9; then
@@ -196,7 +203,7 @@ done
 [ ${#missing[@]} -gt 0 ] || exit 0
 
 need() { case " ${missing[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
-if { need redis:7 || need mongo:7; } && ! have debian:bookworm-slim && ! need debian:bookworm-slim; then
+if { need redis:7 || need mongo:7 || need "$PROMETHEUS"; } && ! have debian:bookworm-slim && ! need debian:bookworm-slim; then
     if timeout 120 docker pull -q debian:bookworm-slim >/dev/null 2>&1; then say "debian:bookworm-slim pulled"
     else missing=(debian:bookworm-slim "${missing[@]}"); fi
 fi
@@ -215,9 +222,10 @@ if [ $want_full = 1 ] || [ $want_slim = 1 ]; then
     [ $want_full = 1 ] && say "debian:bookworm built as a stand-in ($(docker image inspect -f '{{.Size}}' debian:bookworm | numfmt --to=si)B)"
     [ $want_slim = 1 ] && say "debian:bookworm-slim built as a stand-in ($(docker image inspect -f '{{.Size}}' debian:bookworm-slim | numfmt --to=si)B) in $((SECONDS - start)) s"
 fi
-for t in redis:7 mongo:7; do
+for t in redis:7 mongo:7 "$PROMETHEUS"; do
     need "$t" || continue
     start=$SECONDS
-    "build_${t%%:*}"
+    t_name=${t%%:*}
+    "build_${t_name##*/}"
     say "$t built as a stand-in ($(docker image inspect -f '{{.Size}}' "$t" | numfmt --to=si)B) in $((SECONDS - start)) s"
 done

@@ -6,7 +6,8 @@
 #   build.sh --check   exit 0 when the cache is complete, 1 otherwise (no work)
 #   build.sh --force   rebuild everything
 #
-# What it builds, and why this way (RECIPES.md §4):
+# What it builds, and why this way (docs/TESTING.md "The Kubernetes test
+# cluster"):
 #   - Kubernetes v1.32.4 from the Go module proxy.  `go install` of the
 #     components is impossible (the main module's go.mod replaces every
 #     k8s.io/* staging module by ./staging/src/..., absent from the module

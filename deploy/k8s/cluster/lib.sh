@@ -1,9 +1,14 @@
 # deploy/k8s/cluster/lib.sh — what build.sh, up.sh, down.sh and test-k8s.sh
-# share: versions, where things live, the cluster's fixed addresses.  Source
-# it; it defines variables and functions only.
+# share: versions, where things live, the cluster's fixed addresses, and the
+# ways test-k8s.sh looks into and crashes the running system (containers,
+# Jobs, RSS, an aggregator killed while it holds entries).  Source it; it
+# defines variables and functions only.
 #
 # A single-node Kubernetes built on this machine from Debian packages and the
-# Go module proxy (docs: /work/shared/RECIPES.md §4 and the comments below):
+# Go module proxy (docs/TESTING.md "The Kubernetes test cluster" and the
+# comments below).  Its files live where this file's location (the checkout),
+# the cache directory (txagg_cache_dir of scripts/lib/common.sh, $TXAGG_CACHE)
+# and the fixed run dir under /tmp say:
 #
 #   cache (built once, kept)     $(txagg_cache_dir)/k8s-v1.32.4/
 #     bin/    kube-apiserver kube-controller-manager kube-scheduler kubelet
@@ -29,6 +34,8 @@ k8s_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 k8s_root=$(cd "$k8s_here/../../.." && pwd)
 # shellcheck source=../../../scripts/lib/common.sh
 . "$k8s_root/scripts/lib/common.sh"
+# shellcheck source=../../../tests/lib/stream.sh
+. "$k8s_root/tests/lib/stream.sh"
 
 K8S_CACHE=$(txagg_cache_dir)/k8s-$TXAGG_K8S_VERSION
 K8S_BIN=$K8S_CACHE/bin
@@ -36,6 +43,9 @@ K8S_CNI_BIN=$K8S_CACHE/cni
 K8S_PAUSE_TAR=$K8S_CACHE/images/pause.tar
 # The sandbox image, also the smoke-test server (`/pause --serve PORT`).
 K8S_PAUSE_IMAGE=txagg.local/pause:1
+
+# The project's namespace (deploy/k8s/base/namespace.yaml).
+K8S_APP_NS=txagg
 
 K8S_RUN=/tmp/txagg-k8s
 K8S_STATE=$K8S_RUN/state.env
@@ -106,4 +116,114 @@ k8s_wait() {
     done
     k8s_log "timed out after ${secs}s waiting for $what"
     return 1
+}
+
+# --- the running system, as test-k8s.sh inspects and crashes it ---------------------
+
+k8s_app() { k8s_kubectl -n "$K8S_APP_NS" "$@"; }
+# k8s_redis_cli ARGS… — redis-cli in the redis-0 pod (raw output: no tty).
+k8s_redis_cli() { k8s_app exec redis-0 -- redis-cli "$@" 2>/dev/null; }
+
+# k8s_task_field ID COLUMN — a column of `ctr tasks ls` for one container
+# (2: the host PID of its process, 3: its state, e.g. RUNNING or PAUSED).
+k8s_task_field() { k8s_ctr tasks ls 2>/dev/null | awk -v id="$1" -v c="$2" '$1 == id {print $c}'; }
+
+# k8s_container_id POD CONTAINER — the running container's id in the node's containerd.
+k8s_container_id() {
+    local id
+    for id in $(k8s_ctr containers ls -q "labels.\"io.kubernetes.pod.name\"==$1,labels.\"io.kubernetes.container.name\"==$2" 2>/dev/null); do
+        [ "$(k8s_task_field "$id" 3)" = RUNNING ] && echo "$id" && return 0
+    done
+    return 1
+}
+
+# k8s_job_done NAME SECONDS — 0 when the Job completed, 1 when it failed or timed out.
+k8s_job_done() {
+    local i s
+    for ((i = 0; i < $2 * 2; i++)); do
+        s=$(k8s_app get job "$1" -o jsonpath='{range .status.conditions[?(@.status=="True")]}{.type} {end}' 2>/dev/null)
+        case " $s " in *" Complete "*) return 0 ;; *" Failed "*) return 1 ;; esac
+        sleep 0.5
+    done
+    return 1
+}
+
+# k8s_peak_rss POD CONTAINER FILE — run in the background: the container's
+# peak RSS (VmHWM, kB) written to FILE until its process ends.
+k8s_peak_rss() {
+    local id= pid= hwm i
+    for ((i = 0; i < 600; i++)); do id=$(k8s_container_id "$1" "$2") && break; sleep 0.1; done
+    pid=$(k8s_task_field "$id" 2)
+    while [ -n "$pid" ] && hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ]; do
+        echo "$hwm" >"$3"
+        sleep 0.2
+    done
+}
+
+# k8s_rss — "CONTAINER (POD): X MB now, Y MB peak" for every running
+# container of the project's pods (its PID 1 is the service binary).
+k8s_rss() {
+    local pod cs c id pid
+    k8s_app get pods -o jsonpath='{range .items[*]}{.metadata.name}{range .spec.containers[*]}{" "}{.name}{end}{"\n"}{end}' |
+        while read -r pod cs; do
+            for c in $cs; do
+                id=$(k8s_container_id "$pod" "$c") && pid=$(k8s_task_field "$id" 2) && [ -r "/proc/$pid/status" ] || continue
+                echo "$c ($pod): $(awk '/^VmRSS/ {r=$2} /^VmHWM/ {h=$2} END {printf "%.1f MB now, %.1f MB peak", r/1024, h/1024}' "/proc/$pid/status")"
+            done
+        done
+}
+
+# k8s_crash_aggregator — crash one aggregator replica that holds entries of
+# the stream group, as a real crash leaves them, and print what happened:
+#   "POD HELD LEFT READ CONTAINER STATE" — the pod, its pending entries when
+#   frozen, those still pending after its death (the other replicas must
+#   claim them after CLAIM_IDLE_MS), the group's entries-read at the crash,
+#   its container id and last task state ("gone" once removed).
+# How: freeze every aggregator (cgroup freezer, through the node's
+# containerd), read 0.3 s later each consumer's pending count (consumer =
+# hostname-pid = <pod>-1; the pause lets Redis run an apply script a replica
+# sent just before the freeze, which acknowledges its batch), delete the pod
+# of the one holding the most and SIGKILL its container while it is frozen
+# (else the kubelet may restart the container under the same consumer name,
+# which re-reads and applies its own pending entries), thaw the rest.  Tried
+# 30 times; when none held an entry, one is crashed anyway (HELD 0).
+k8s_crash_aggregator() {
+    local -A cid=()
+    local p i n held=0 victim= vid vstate= read_at left
+    for p in $(k8s_app get pods -l app.kubernetes.io/name=aggregator --field-selector=status.phase=Running \
+        -o jsonpath='{.items[*].metadata.name}'); do
+        cid[$p]=$(k8s_container_id "$p" aggregator) || unset "cid[$p]"
+    done
+    for ((i = 0; i < 30 && ${#cid[@]} > 0; i++)); do
+        for p in "${!cid[@]}"; do k8s_ctr tasks pause "${cid[$p]}" >/dev/null 2>&1; done
+        sleep 0.3
+        while read -r n held; do
+            [ -n "${cid[${n%-*}]:-}" ] && { victim=${n%-*}; break; }
+        done < <(stream_holders k8s_redis_cli)
+        [ -z "$victim" ] || k8s_kill_pod "$victim" "${cid[$victim]}"
+        for p in "${!cid[@]}"; do k8s_ctr tasks resume "${cid[$p]}" >/dev/null 2>&1; done
+        [ -n "$victim" ] && break
+        sleep 0.2
+    done
+    if [ -z "$victim" ]; then
+        held=0
+        victim=$(k8s_app get pods -l app.kubernetes.io/name=aggregator -o jsonpath='{.items[0].metadata.name}')
+        k8s_kill_pod "$victim" "${cid[$victim]:-}"
+    fi
+    vid=${cid[$victim]:-}
+    read_at=$(stream_group_field entries-read k8s_redis_cli)
+    for ((i = 0; i < 50 && ${#vid} > 0; i++)); do # dead
+        vstate=$(k8s_task_field "$vid" 3)
+        case $vstate in RUNNING | PAUSED | PAUSING) sleep 0.1 ;; *) break ;; esac
+    done
+    sleep 0.5
+    left=$(stream_holders k8s_redis_cli | awk -v c="$victim-1" '$1 == c {print $2}')
+    echo "$victim ${held:-0} ${left:-0} ${read_at:-0} ${vid:-none} ${vstate:-gone}"
+}
+
+# k8s_kill_pod POD [CONTAINER-ID] — delete the pod at once (no grace) and
+# SIGKILL its container.
+k8s_kill_pod() {
+    k8s_app delete pod "$1" --grace-period=0 --force --wait=false >/dev/null 2>&1
+    [ -z "${2:-}" ] || k8s_ctr tasks kill -s SIGKILL "$2" >/dev/null 2>&1
 }

@@ -8,7 +8,8 @@
 #              and undoes every host change (also after a failed up.sh).
 #
 # Binaries come from the cache (build.sh, run first when missing).  The
-# cluster, and why each setting (RECIPES.md §4 has the measurements):
+# cluster, and why each setting (docs/TESTING.md "The Kubernetes test cluster"
+# has the measurements):
 #   - etcd on loopback ports 12379/12380; the API server on 127.0.0.1:16443,
 #     advertising the bridge address (pods do not use the API: every txagg
 #     pod runs without a service-account token).
