@@ -59,13 +59,14 @@ export TXAGG_TEST_MONGO_PORT=$mongo_port
 export REDIS_HOST=127.0.0.1 REDIS_PORT=$redis_port
 export MONGODB_URI="mongodb://127.0.0.1:$mongo_port"
 # Servers started by tests listen on loopback only.
-export API_HOST=127.0.0.1 METRICS_HOST=127.0.0.1 METRICS_PORT=0
+export API_HOST=127.0.0.1 METRICS_HOST=127.0.0.1 METRICS_PORT=0 API_PROBE_PORT=0
 export LOG_LEVEL=${LOG_LEVEL:-WARNING}
 export CMOCKA_MESSAGE_OUTPUT=TAP
+# The driver's counters off from the start, as the image does (deploy/Dockerfile).
+export MONGOC_DISABLE_SHM=1
 if [ "${SANITIZE:-0}" = 1 ]; then
     export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    [ -f tests/lsan.supp ] && export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
     export TXAGG_TEST_SCALE=${TXAGG_TEST_SCALE:-small}
 fi
 
@@ -113,7 +114,9 @@ for t in "${tests[@]}"; do
     if [ $verdict = FAIL ]; then
         [ "$rc" = 124 ] && echo "    timed out after ${TIMEOUT}s"
         [ "$rc" != 0 ] && [ "$rc" != 124 ] && echo "    exit status $rc"
-        grep -E '^not ok' "$log" | head -20 | sed 's/^/    /'
+        # each failure with what was printed around it (cmocka's assertion
+        # before it, a TAP diagnostic after it), then the log's tail
+        grep -E -B4 -A6 '^not ok' "$log" | head -60 | sed 's/^/    /'
         echo "    --- last lines of $ART/$name.log:"
         tail -25 "$log" | sed 's/^/    | /'
     fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# With API_TOKEN set, /stats, /metrics, /openapi.json and /docs answer 401
+# With API_TOKEN set, /stats, /stats.csv, /freshness, /metrics, /openapi.json and /docs answer 401
 # JSON without the bearer token or with a wrong one, 200 with the right one;
 # /health, /ready and the dashboard stay open.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
@@ -12,7 +12,8 @@ hot 2026-01-05 deposit visa 12345
 EOF2
 api_start API_TOKEN="$TOKEN"
 
-for p in "/stats?from_date=2026-01-01&to_date=2026-01-31" /metrics /openapi.json /docs; do
+for p in "/stats?from_date=2026-01-01&to_date=2026-01-31" "/stats.csv?from_date=2026-01-01&to_date=2026-01-31" \
+    /freshness /metrics /openapi.json /docs; do
     http GET "$p"
     is "$HTTP_STATUS" 401 "GET $p without a token answers 401"
     like "$HTTP_BODY" '^\{"detail":"[^"]*bearer token[^"]*"\}$' "GET $p without a token answers a JSON detail"

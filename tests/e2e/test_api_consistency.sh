@@ -11,8 +11,8 @@
 MIG=
 trap '[ -n "$MIG" ] && kill "$MIG" 2>/dev/null; api_stop' EXIT
 
-READS=$(api_scale 200 600)
-MIN_ROUNDS=$(api_scale 5 15)
+READS=$(scaled 600 200)
+MIN_ROUNDS=$(scaled 15 5)
 FROM=2026-01-01 TO=2026-01-30
 # Base data: days 01-01..01-15 already archived (documents, archived_through),
 # 01-16..01-30 hot; the migration archives everything up to 01-23 each round.

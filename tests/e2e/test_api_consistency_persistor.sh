@@ -18,20 +18,17 @@
 # while the persistor is between its guarded upserts (some days' documents
 # already list the batch whose frozen hashes still exist, others not).
 . "$TXAGG_ROOT/tests/lib/tap.sh"
-. "$TXAGG_ROOT/tests/lib/aggregator_e2e.sh"
-. "$TXAGG_ROOT/tests/lib/persistor.sh" # cd's into a directory of its own; RETENTION_DAYS=3
-. "$TXAGG_ROOT/tests/lib/apitest.sh"
-. "$TXAGG_ROOT/tests/lib/system.sh"
-trap 'touch stop; sys_cleanup; pst_cleanup; api_stop' EXIT
+. "$TXAGG_ROOT/tests/lib/system.sh" # with aggregator_e2e.sh, persistor.sh, apitest.sh
+sys_setup 'touch stop' # pst_setup; the EXIT trap stops the readers, then sys_teardown
 
-DAYS=$(sys_scale 150 60)
-ROWS=$(sys_scale 30000 6000)
-LATE_ROUNDS=$(sys_scale 3 2)
-LATE_DAYS=$(sys_scale 100 40)
-MIN_READS=$(sys_scale 300 100)
-MIN_WALKS=$(sys_scale 100 30)
+DAYS=$(scaled 150 60)
+ROWS=$(scaled 30000 6000)
+LATE_ROUNDS=$(scaled 3 2)
+LATE_DAYS=$(scaled 100 40)
+MIN_READS=$(scaled 300 100)
+MIN_WALKS=$(scaled 100 30)
 FROM=2025-06-01
-TO=$(python3 -c "import datetime as d; print(d.date.fromisoformat('$FROM') + d.timedelta(days=$DAYS - 1))")
+TO=$(sys_date_add "$FROM" $((DAYS - 1)))
 IMP_ENV=(IMPORT_SPEED=0)
 PST_ENV=(PERSIST_INTERVAL_MS=100 PERSIST_LEASE_MS=1500 MONGODB_TIMEOUT_MS=3000)
 
@@ -148,7 +145,7 @@ read_window window0
 cold=$(rcli GET system:archived_through)
 check "most days went to MongoDB (archived through $cold)" test -n "$cold"
 
-LATE_FROM=$(python3 -c "import datetime as d; print(d.date.fromisoformat('$FROM') + d.timedelta(days=5))")
+LATE_FROM=$(sys_date_add "$FROM" 5)
 for ((round = 1; round <= LATE_ROUNDS; round++)); do
     # Late rows for days already archived: re-created hot, merged on the next window.
     "$TXAGG_BIN/txgen" --rows $((ROWS / 5)) --days "$LATE_DAYS" --start "$LATE_FROM" --seed $((100 + round)) \

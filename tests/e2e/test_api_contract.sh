@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The API contract, endpoint by endpoint and error by error, against a real
 # bin/api, redis-server and MongoDB-wire server; /stats answers compared
-# exactly with the ground truth the Python oracle invented (tests/lib/apicheck.py).
+# exactly with the ground truth the Python oracle invented (tests/lib/oracle.py).
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/apitest.sh"
 trap 'api_stop' EXIT
@@ -27,8 +27,16 @@ is "$HTTP_BODY" '{"data":{}}' "a range without data answers an empty data object
 http GET "/stats?from_date=2026-01-11&to_date=2026-01-11"
 is "$(header Content-Type)" "application/json" "stats answers application/json"
 is "$(header Content-Length)" "$(printf '%s' "$HTTP_BODY" | wc -c)" "Content-Length is the body's length"
-like "$(curl -s "$API_URL/metrics")" 'txagg_api_snapshots_total\{path="multi"\} [1-9]' \
-    "repeated reads on one connection took the MULTI/EXEC snapshot path"
+like "$(curl -s "$API_URL/metrics")" 'txagg_api_snapshots_total\{path="answer_cache"\} [1-9]' \
+    "a range read again with nothing changed was answered from the answer cache"
+# Two new ranges on one connection: the second is not cached, and the worker's
+# layout hint from the first lets it take the MULTI/EXEC path.
+multi0=$(curl -s "$API_URL/metrics" | sed -n 's/^txagg_api_snapshots_total{path="multi"} //p')
+curl -s -o /dev/null -o /dev/null "$API_URL/stats?from_date=2026-01-02&to_date=2026-01-20" \
+    "$API_URL/stats?from_date=2026-01-03&to_date=2026-01-20"
+multi1=$(curl -s "$API_URL/metrics" | sed -n 's/^txagg_api_snapshots_total{path="multi"} //p')
+check "a second range on one connection took the MULTI/EXEC snapshot path ($multi0 -> $multi1)" \
+    test "${multi1:-0}" -gt "${multi0:-0}"
 like "$(curl -s "$API_URL/metrics")" 'txagg_api_cold_cache_hits_total [1-9]' "repeated cold reads hit the cold cache"
 
 # amounts print exactly: cents beyond 2^53, one cent, whole units
@@ -47,6 +55,38 @@ EOF
 http GET "/stats?from_date=2030-01-02&to_date=2030-01-02"
 is "$HTTP_BODY" '{"data":{"2030-01-02":{"deposits":{"only":0.05},"withdrawals":{}}}}' \
     "a day with one side still has both keys"
+
+# ---- /stats.csv: the same merge as CSV, exact cents ----------------------------------
+for range in "2025-12-01 2026-01-31" "2026-01-11 2026-01-14" "2024-01-01 2024-01-31"; do
+    set -- $range
+    curl -s -D csv.headers -o csv.body "$API_URL/stats.csv?from_date=$1&to_date=$2"
+    apicheck body-csv sc.truth.json "$1" "$2" >csv.want
+    if cmp -s csv.body csv.want; then ok "stats.csv $range equals the ground truth, byte for byte"
+    else not_ok "stats.csv $range equals the ground truth, byte for byte" "$(diff csv.want csv.body | head -5)"; fi
+done
+like "$(tr -d '\r' <csv.headers)" "Content-Type: text/csv; charset=utf-8; header=present" "stats.csv answers text/csv"
+like "$(tr -d '\r' <csv.headers)" 'Content-Disposition: attachment; filename="txagg-2024-01-01-2024-01-31.csv"' \
+    "stats.csv names the file of its range"
+http GET "/stats.csv?from_date=2030-01-01&to_date=2030-01-02"
+is "$HTTP_BODY" "$(printf 'date,type,method,amount\r\n2030-01-01,deposit,big,9007199254740993.17\r\n2030-01-01,deposit,cent,0.01\r\n2030-01-01,withdrawal,round,100.00\r\n2030-01-01,withdrawal,tens,343.40\r\n2030-01-02,deposit,only,0.05\r\n')" \
+    "stats.csv prints two decimals exactly from the cents (beyond 2^53 too)"
+http GET "/stats.csv?from_date=2026-02-01&to_date=2026-01-01"
+is "$HTTP_STATUS" 400 "stats.csv refuses what /stats refuses"
+
+# ---- /freshness: the clock, the archive boundary, the backlog -------------------------
+redis-cli -p "$REDIS_PORT" SET system:virtual_clock 2026-01-31T23:59:58Z >/dev/null
+redis-cli -p "$REDIS_PORT" XGROUP CREATE transactions aggregators '$' MKSTREAM >/dev/null
+for i in 1 2 3; do redis-cli -p "$REDIS_PORT" XADD transactions '*' ts x >/dev/null; done
+http GET /freshness
+is "$HTTP_STATUS" 200 "GET /freshness answers 200"
+is "$HTTP_BODY" "{\"newest_event\":\"2026-01-31T23:59:58Z\",\"newest_day\":\"2026-01-31\",\"archived_through\":\"$(redis-cli -p "$REDIS_PORT" GET system:archived_through)\",\"backlog\":3,\"max_range_days\":400}" \
+    "/freshness reports the clock, its day, archived_through, the 3 entries not yet applied and MAX_RANGE_DAYS"
+redis-cli -p "$REDIS_PORT" DEL transactions system:virtual_clock >/dev/null
+http GET /freshness
+like "$HTTP_BODY" '^\{"newest_event":null,"newest_day":null,"archived_through":"[0-9-]+","backlog":null,' \
+    "before any event, /freshness says null"
+http GET "/freshness?x=1"
+is "$HTTP_STATUS" 400 "/freshness refuses parameters"
 
 # ---- /stats errors: 400 {"detail": ...} -------------------------------------------
 bad() { # QUERY EXPECTED-DETAIL-REGEX NAME
@@ -109,19 +149,41 @@ import json, sys
 d = json.loads(sys.argv[1])
 assert d["openapi"].startswith("3.1"), d["openapi"]
 paths = d["paths"]
-for p in ["/stats", "/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"]:
-    assert "get" in paths[p], p
-params = {p["name"]: p for p in paths["/stats"]["get"]["parameters"]}
+served = ["/stats", "/stats.csv", "/freshness", "/health", "/ready", "/metrics", "/openapi.json", "/docs", "/"]
+assert sorted(paths) == sorted(served), sorted(paths)
+for p in served:  # HEAD is served wherever GET is
+    assert "get" in paths[p] and "head" in paths[p], p
+ids = [op["operationId"] for item in paths.values() for op in item.values()]
+assert len(ids) == len(set(ids)), ids
+text = json.dumps(d)
+for kind in ("responses", "parameters", "schemas"):  # nothing defined and never used
+    for name in d["components"].get(kind, {}):
+        assert text.count('"#/components/%s/%s"' % (kind, name)) > 0, (kind, name)
+def deref(o):
+    return d["components"]["parameters"][o["$ref"].rsplit("/", 1)[1]] if "$ref" in o else o
+params = {deref(p)["name"]: deref(p) for p in paths["/stats"]["get"]["parameters"]}
 assert params["from_date"]["required"] and params["to_date"]["required"], params
 for code in ["200", "400", "401", "500", "503"]:
     assert code in paths["/stats"]["get"]["responses"], code
 assert "Error" in d["components"]["schemas"], d["components"]["schemas"].keys()
 assert "bearer" in json.dumps(d["components"]["securitySchemes"]).lower()
 EOF
+for p in "/stats?from_date=2026-01-01&to_date=2026-01-02" "/stats.csv?from_date=2026-01-01&to_date=2026-01-02" \
+    /freshness /health /ready /metrics /openapi.json /docs /; do
+    # /metrics (and /freshness's ages) change between two requests: a few
+    # tries settle it, a HEAD that announces a wrong length fails them all.
+    for try in 1 2 3 4 5; do
+        get_len=$(curl -s "$API_URL$p" | wc -c)
+        http HEAD "$p" -I
+        [ "$HTTP_STATUS $(header Content-Length)" = "200 $get_len" ] && break
+    done
+    is "$HTTP_STATUS $(header Content-Length)" "200 $get_len" "HEAD ${p%%\?*} answers 200 with the GET body's length, as documented"
+done
 http GET /docs
 is "$HTTP_STATUS" 200 "GET /docs answers 200"
 like "$(header Content-Type)" "^text/html" "docs are HTML"
-for p in /stats /health /ready /metrics /openapi.json from_date to_date MAX_RANGE_DAYS API_TOKEN; do
+for p in /stats /stats.csv /freshness /health /ready /metrics /openapi.json from_date to_date MAX_RANGE_DAYS API_TOKEN \
+    API_PROBE_PORT API_HEAD_TIMEOUT_S; do
     like "$HTTP_BODY" "$p" "docs mention $p"
 done
 http GET /

@@ -62,11 +62,7 @@ http GET /health
 is "$HTTP_STATUS" 200 "/health answers 200 while MongoDB is paused (no I/O)"
 
 kill -CONT "$MPID"
-for _ in $(seq 100); do
-    http GET "$COLD"
-    [ "$HTTP_STATUS" = 200 ] && break
-    sleep 0.2
-done
+http_until_ok "$COLD"
 is "$HTTP_STATUS" 200 "the cold range answers 200 again after MongoDB continues"
 is "$HTTP_BODY" '{"data":{"2026-01-02":{"deposits":{"visa":1.0},"withdrawals":{}},"2026-01-03":{"deposits":{},"withdrawals":{"paypal":2.5}}}}' \
     "the recovered cold answer is exact"
@@ -94,11 +90,7 @@ http GET "/ready?deps=redis"
 is "$HTTP_STATUS" 503 "/ready?deps=redis answers 503 while Redis is paused"
 check "/ready answered within 5 s (${HTTP_SECS}s)" python3 -c "import sys; sys.exit(not $HTTP_SECS < 5)"
 kill -CONT "$RPID"
-for _ in $(seq 100); do
-    http GET "$HOT"
-    [ "$HTTP_STATUS" = 200 ] && break
-    sleep 0.2
-done
+http_until_ok "$HOT"
 is "$HTTP_STATUS" 200 "/stats answers 200 again after Redis continues"
 is "$HTTP_BODY" '{"data":{"2026-01-15":{"deposits":{"visa":42.0},"withdrawals":{}},"2026-01-16":{"deposits":{},"withdrawals":{"crypto":0.99}}}}' \
     "the recovered answer is exact"

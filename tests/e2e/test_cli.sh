@@ -9,12 +9,27 @@ for b in importer aggregator persistor api; do
     like "$out" "^Usage: $b" "$b --help starts with its usage line"
     like "$out" "REDIS_PORT +6379" "$b --help lists REDIS_PORT with its default"
     like "$out" "LOG_LEVEL +INFO" "$b --help lists LOG_LEVEL with its default"
+    like "$out" "REDIS_CLUSTER +\(unset\)" "$b --help lists REDIS_CLUSTER (unset: one Redis)"
+    like "$out" "REDIS_PARTITIONS +1 \(cluster: 16\)" "$b --help lists REDIS_PARTITIONS with both defaults"
     out=$("$TXAGG_BIN/$b" --version 2>/dev/null); rc=$?
     is "$rc" 0 "$b --version exits 0"
     is "$out" "$b (txagg) $(cat "$TXAGG_ROOT/VERSION")" "$b --version prints name and version"
     out=$(REDIS_PORT=notaport "$TXAGG_BIN/$b" 2>&1 </dev/null); rc=$?
     is "$rc" 2 "$b with REDIS_PORT=notaport exits 2"
     like "$out" "REDIS_PORT" "$b names REDIS_PORT in its error"
+    out=$(REDIS_CLUSTER=redis-0:7000,redis-1 "$TXAGG_BIN/$b" 2>&1 </dev/null); rc=$?
+    is "$rc" 2 "$b with a seed lacking its port in REDIS_CLUSTER exits 2"
+    like "$out" "REDIS_CLUSTER.*redis-1" "$b names REDIS_CLUSTER and the bad seed in its error"
+    out=$(REDIS_CLUSTER=127.0.0.1:7000 REDIS_PARTITIONS=4 "$TXAGG_BIN/$b" 2>&1 </dev/null); rc=$?
+    is "$rc" 2 "$b refuses a Redis Cluster (exit 2): this release runs the hot tier on one Redis"
+    like "$out" "REDIS_CLUSTER: the hot tier on a Redis Cluster .* not available in this release" \
+        "$b says why, naming REDIS_CLUSTER, instead of quietly using REDIS_HOST"
+    out=$(REDIS_PARTITIONS=4 "$TXAGG_BIN/$b" 2>&1 </dev/null); rc=$?
+    is "$rc" 2 "$b refuses REDIS_PARTITIONS=4 on one Redis (exit 2)"
+    like "$out" "REDIS_PARTITIONS: .* not available in this release" "$b names REDIS_PARTITIONS"
+    out=$(REDIS_PARTITIONS=0 "$TXAGG_BIN/$b" 2>&1 </dev/null); rc=$?
+    is "$rc" 2 "$b with REDIS_PARTITIONS=0 exits 2"
+    like "$out" "REDIS_PARTITIONS.*1\.\.1024" "$b names REDIS_PARTITIONS and its bounds"
     out=$("$TXAGG_BIN/$b" --no-such-flag 2>&1 </dev/null); rc=$?
     is "$rc" 2 "$b rejects an unknown flag with exit 2"
 done
@@ -31,7 +46,25 @@ for v in RETENTION_DAYS PERSIST_INTERVAL_MS MONGODB_URI MONGODB_DATABASE MONGODB
     like "$out" "$v" "persistor --help lists $v"
 done
 out=$("$TXAGG_BIN/api" --help)
-for v in API_HOST API_PORT API_THREADS API_TOKEN MAX_RANGE_DAYS MONGODB_URI; do like "$out" "$v" "api --help lists $v"; done
+for v in API_HOST API_PORT API_PROBE_PORT API_THREADS API_HEAD_TIMEOUT_S API_TOKEN MAX_RANGE_DAYS MONGODB_URI; do
+    like "$out" "$v" "api --help lists $v"
+done
+
+# Listen addresses are refused with the configuration: this civetweb has no
+# IPv6, and a listener that cannot start must not become a warning.
+out=$(API_HOST=:: "$TXAGG_BIN/api" 2>&1 </dev/null); rc=$?
+is "$rc" 2 "api with API_HOST=:: exits 2"
+like "$out" "API_HOST: invalid value '::' \(IPv6 is not available" "api names API_HOST and says IPv6 is not available"
+for b in importer aggregator persistor; do
+    args=()
+    [ "$b" = importer ] && args=(x.csv)
+    out=$(METRICS_HOST=:: timeout 30 "$TXAGG_BIN/$b" "${args[@]}" 2>&1 </dev/null); rc=$?
+    is "$rc" 2 "$b with METRICS_HOST=:: exits 2"
+    like "$out" "METRICS_HOST: invalid value '::' \(IPv6 is not available" "$b names METRICS_HOST"
+done
+out=$(METRICS_HOST=10.0.0.1,9999 timeout 30 "$TXAGG_BIN/aggregator" 2>&1 </dev/null); rc=$?
+is "$rc" 2 "aggregator with METRICS_HOST=10.0.0.1,9999 exits 2 (no second port smuggled in)"
+like "$out" "METRICS_HOST: invalid value '10.0.0.1,9999'" "… naming METRICS_HOST"
 
 out=$(RETENTION_DAYS=-1 "$TXAGG_BIN/persistor" 2>&1); rc=$?
 is "$rc" 2 "persistor with RETENTION_DAYS=-1 exits 2"

@@ -6,12 +6,11 @@
 # totals txgen computed from the integers it generated.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 
-ORACLE="python3 $TXAGG_ROOT/tests/e2e/importer_oracle.py"
+ORACLE="/usr/bin/python3 $TXAGG_ROOT/tests/lib/oracle.py"
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
-ROWS=100000
-[ "${TXAGG_TEST_SCALE:-}" = small ] && ROWS=20000
+ROWS=$(scaled 100000 20000)
 
 # exactly_once EXPECT NAME — the stream against txgen's expectation
 exactly_once() {
@@ -68,11 +67,10 @@ rcli FLUSHALL >/dev/null
 IMPORT_SPEED=0 BATCH_SIZE=200 MAX_BACKLOG=1000 LOG_LEVEL=INFO "$TXAGG_BIN/importer" big2.csv 2>ck.log &
 pid=$!
 pids+=("$pid")
-ckills=$(python3 - "$REDIS_PORT" "$pid" $((ROWS / 60)) <<'EOF2'
-import os, random, re, sys, time
-sys.path.insert(0, os.environ["TXAGG_ROOT"] + "/tests/e2e")
-from importer_oracle import Redis
-r = Redis(sys.argv[1]); pid = int(sys.argv[2]); slice_ = int(sys.argv[3])
+ckills=$(/usr/bin/python3 - "$REDIS_PORT" "$pid" $((ROWS / 60)) <<'EOF2'
+import os, random, sys, time
+import redis
+r = redis.Redis(port=int(sys.argv[1])); pid = int(sys.argv[2]); slice_ = int(sys.argv[3])
 rnd = random.Random(6)
 kills = 0
 deadline = time.time() + 600
@@ -81,14 +79,12 @@ while time.time() < deadline:
         os.kill(pid, 0)
     except ProcessLookupError:
         break
-    for line in r.cmd("CLIENT", "LIST").decode().splitlines():
-        m = re.match(r"id=(\d+) .* name=importer ", line)
-        if m and r.cmd("CLIENT", "KILL", "ID", m.group(1)) == 1:
+    for c in r.client_list():
+        if c.get("name") == "importer" and r.client_kill_filter(_id=c["id"]) == 1:
             kills += 1
-    got = r.cmd("XREADGROUP", "GROUP", "aggregators", "test", "COUNT", str(slice_),
-                "STREAMS", "transactions", ">")
+    got = r.xreadgroup("aggregators", "test", {"transactions": ">"}, count=slice_)
     if got:
-        r.cmd("XACK", "transactions", "aggregators", *[e[0] for e in got[0][1]])
+        r.xack("transactions", "aggregators", *[e[0] for e in got[0][1]])
     time.sleep(rnd.uniform(0.01, 0.12))
 print(kills)
 EOF2

@@ -6,7 +6,7 @@
 # batch.  Timings are lower bounds only (sleeping is guaranteed, speed is not).
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 
-ORACLE="python3 $TXAGG_ROOT/tests/e2e/importer_oracle.py"
+ORACLE="/usr/bin/python3 $TXAGG_ROOT/tests/lib/oracle.py"
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
@@ -33,30 +33,27 @@ done
 check "with no aggregator the stream stops growing at $max <= MAX_BACKLOG + BATCH_SIZE" \
     test "$max" -le $((MAX + BATCH)) -a "$max" -ge "$MAX"
 check "the importer is waiting, not finished" kill -0 "$pid"
-for _ in $(seq 1 100); do grep -q "backlog above MAX_BACKLOG" bp.log && break; sleep 0.1; done
+wait_until 10 grep -q "backlog above MAX_BACKLOG" bp.log
 like "$(cat bp.log)" 'msg="backlog above MAX_BACKLOG, waiting for the aggregators" backlog=[0-9]+ max_backlog=5000' \
     "the wait is logged when it starts"
 
 # Now act as a slow aggregator: read and acknowledge, measuring the backlog.
-peak=$(python3 - "$REDIS_PORT" "$pid" <<'EOF'
+peak=$(/usr/bin/python3 - "$REDIS_PORT" "$pid" <<'EOF'
 import os, sys, time
-sys.path.insert(0, os.environ["TXAGG_ROOT"] + "/tests/e2e")
-from importer_oracle import Redis
-r = Redis(sys.argv[1]); pid = int(sys.argv[2])
+import redis
+r = redis.Redis(port=int(sys.argv[1])); pid = int(sys.argv[2])
 def backlog():
-    for g in r.cmd("XINFO", "GROUPS", "transactions"):
-        d = {g[i].decode() if isinstance(g[i], bytes) else g[i]: g[i + 1] for i in range(0, len(g), 2)}
-        if d["name"] == b"aggregators":
-            return d["pending"] + d["lag"]
+    for g in r.xinfo_groups("transactions"):
+        if g["name"] == b"aggregators":
+            return g["pending"] + g["lag"]
 peak = 0
 deadline = time.time() + 120
 while time.time() < deadline:
     peak = max(peak, backlog())
-    got = r.cmd("XREADGROUP", "GROUP", "aggregators", "fake", "COUNT", "700", "BLOCK", "100",
-                "STREAMS", "transactions", ">")
+    got = r.xreadgroup("aggregators", "fake", {"transactions": ">"}, count=700, block=100)
     if got:
         ids = [e[0] for e in got[0][1]]
-        r.cmd("XACK", "transactions", "aggregators", *ids)
+        r.xack("transactions", "aggregators", *ids)
     else:
         try:
             os.kill(pid, 0)

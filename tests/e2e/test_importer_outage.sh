@@ -8,7 +8,7 @@
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/scripts/lib/common.sh"
 
-ORACLE="python3 $TXAGG_ROOT/tests/e2e/importer_oracle.py"
+ORACLE="/usr/bin/python3 $TXAGG_ROOT/tests/lib/oracle.py"
 PORT=$(txagg_free_port)
 RPID=
 pids=()
@@ -18,8 +18,8 @@ cleanup() {
 }
 trap cleanup EXIT
 rcli() { redis-cli -p "$PORT" "$@"; }
-ROWS=100000
-[ "${TXAGG_TEST_SCALE:-}" = small ] && ROWS=20000
+stream_longer_than() { [ "$(rcli XLEN transactions)" -gt "$1" ]; }
+ROWS=$(scaled 100000 20000)
 export REDIS_PORT=$PORT IMPORT_SPEED=0
 
 # --- Redis not there yet ---------------------------------------------------------------
@@ -27,7 +27,7 @@ export REDIS_PORT=$PORT IMPORT_SPEED=0
 LOG_LEVEL=INFO "$TXAGG_BIN/importer" early.csv 2>early.log &
 pid=$!
 pids+=("$pid")
-for _ in $(seq 1 50); do grep -q "dependency unreachable" early.log && break; sleep 0.1; done
+wait_until 5 grep -q "dependency unreachable" early.log
 sleep 1
 check "the importer waits while Redis is down" kill -0 "$pid"
 txagg_start_redis "$PWD/redis" "$PORT" || bail_out "cannot start redis-server"
@@ -44,11 +44,11 @@ rcli FLUSHALL >/dev/null
 REDIS_TIMEOUT_MS=300 BATCH_SIZE=500 LOG_LEVEL=INFO "$TXAGG_BIN/importer" big.csv 2>pause.log &
 pid=$!
 pids+=("$pid")
-for _ in $(seq 1 300); do [ "$(rcli XLEN transactions)" -gt 2000 ] && break; sleep 0.01; done
+wait_until -i 0.01 3 stream_longer_than 2000
 kill -STOP "$RPID"
 sleep 1.5
 kill -CONT "$RPID"
-for _ in $(seq 1 50); do [ "$(rcli XLEN transactions)" -gt 0 ] && break; sleep 0.1; done
+wait_until 5 stream_longer_than 0
 # and once more, to hit another moment of a transaction
 kill -STOP "$RPID"
 sleep 1

@@ -9,6 +9,7 @@
 # acquired twice.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/persistor.sh"
+pst_setup # a directory of its own; RETENTION_DAYS=3; EXIT trap pst_cleanup
 
 secs=$(scaled 60 15)
 env_pst=(PERSIST_INTERVAL_MS=100 PERSIST_LEASE_MS=1000 LOG_LEVEL=DEBUG)
@@ -50,10 +51,7 @@ pst_stop "${pid_of[b]}"
 rcb=$?
 is "$rca/$rcb" "0/0" "both persistors exit 0 on SIGTERM"
 
-out=$(probe compare ledger)
-is "$?" 0 "hot + cold equal the ledger exactly"
-echo "# $out"
-is "$(probe_state frozen_keys)" 0 "no frozen hash is left"
+pst_check_ledger_exact
 like "$(cat writer.out)" ' max_pending=[01] ' "at most one batch was in flight at every sampled instant"
 like "$(cat writer.out)" ' fence_mismatch=0 ' "each pending batch's record carries its id's fence"
 

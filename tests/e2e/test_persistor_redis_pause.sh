@@ -7,33 +7,18 @@
 # exactly once each way.  The server is shared by the run: always resumed.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/persistor.sh"
+pst_outage_setup TXAGG_TEST_REDIS_PID 8 2025-03-01 # pst_setup; PST_DEP_PID; traps resume it; PST_DAYS seeded
 
-redis_pid=${TXAGG_TEST_REDIS_PID:-}
-[ -n "$redis_pid" ] || bail_out "TXAGG_TEST_REDIS_PID is not set (run through tests/run.sh)"
-resume_redis() { kill -CONT "$redis_pid" 2>/dev/null; }
-trap 'resume_redis; pst_cleanup' EXIT
-trap 'resume_redis; exit 1' INT TERM
-
-days=$(scaled 300 150)
-probe seed ledger 8 2025-03-01 "$days" "$((days * 20))" || bail_out "seeding failed"
-
-pst_start pst PERSIST_INTERVAL_MS=200 PERSIST_LEASE_MS=2000 REDIS_TIMEOUT_MS=500
-pst=$PST_PID
-batch_in_flight() { [ "$(rcli SCARD system:archive:pending)" = 1 ]; }
-check "a batch is in flight" wait_until 60 batch_in_flight
-kill -STOP "$redis_pid"
+pst_pause_mid_batch PERSIST_INTERVAL_MS=200 PERSIST_LEASE_MS=2000 REDIS_TIMEOUT_MS=500
 sleep 5
-resume_redis
-check "the persistor is still running after the outage" kill -0 "$pst"
+pst_dep_resume
+check "the persistor is still running after the outage" kill -0 "$PST_PID"
 
 check "the archive completes after Redis resumes" wait_until 120 pst_all_archived
-pst_stop "$pst"
+pst_stop "$PST_PID"
 is "$?" 0 "the persistor exits 0 on SIGTERM"
 
-out=$(probe compare ledger)
-is "$?" 0 "hot + cold equal the ledger exactly"
-echo "# $out"
-is "$(probe_state frozen_keys)" 0 "no frozen hash is left"
+pst_check_ledger_exact
 is "$(probe_state max_batches)" 1 "no day was applied twice"
 
 log=$(cat pst.log)

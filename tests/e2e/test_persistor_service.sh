@@ -8,6 +8,7 @@
 # finishes that batch first.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/persistor.sh"
+pst_setup # a directory of its own; RETENTION_DAYS=3; EXIT trap pst_cleanup
 . "$TXAGG_ROOT/scripts/lib/common.sh"
 
 metric() { curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | sed -n "s/^$2 //p"; }
@@ -34,10 +35,10 @@ is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pa/ready")" 200 
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$pb/ready")" 200 "the standby is ready too"
 m=$(curl -fsS "http://127.0.0.1:$pa/metrics")
 like "$m" 'txagg_persistor_batches_completed_total [1-9]' "/metrics counts completed batches"
-like "$m" 'txagg_persistor_days_archived_total 9' "/metrics counts the 9 archived days"
+like "$m" 'txagg_persistor_day_documents_archived_total 9' "/metrics counts the 9 archived days"
 like "$m" 'txagg_persistor_lease_acquisitions_total 1' "/metrics counts the lease acquisition"
 like "$m" 'txagg_persistor_cycle_duration_seconds_count [1-9]' "/metrics has the cycle duration histogram"
-like "$m" 'txagg_persistor_mongo_errors_total 0' "/metrics counts MongoDB errors"
+like "$m" 'txagg_mongo_errors_total 0' "/metrics counts MongoDB errors"
 
 held=$(lease_value)
 t0=$SECONDS

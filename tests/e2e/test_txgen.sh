@@ -4,7 +4,7 @@
 # the CSV it wrote — two separate implementations of the input rules.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 
-ORACLE="python3 $TXAGG_ROOT/tests/e2e/importer_oracle.py"
+ORACLE="/usr/bin/python3 $TXAGG_ROOT/tests/lib/oracle.py"
 G="$TXAGG_BIN/txgen"
 
 out=$("$G" --help); rc=$?

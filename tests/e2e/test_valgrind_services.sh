@@ -21,16 +21,13 @@ if [ "${SANITIZE:-0}" = 1 ]; then
 fi
 command -v valgrind >/dev/null || bail_out "valgrind is missing (scripts/deps.sh installs it)"
 
-. "$TXAGG_ROOT/scripts/lib/common.sh"
-. "$TXAGG_ROOT/tests/lib/aggregator_e2e.sh"
-. "$TXAGG_ROOT/tests/lib/persistor.sh" # cd's into a directory of its own; RETENTION_DAYS=3
-. "$TXAGG_ROOT/tests/lib/system.sh"
-trap 'sys_cleanup' EXIT
+. "$TXAGG_ROOT/tests/lib/system.sh" # with aggregator_e2e.sh, persistor.sh, apitest.sh
+sys_setup # pst_setup; the EXIT trap sys_teardown
 
-ROWS=$(sys_scale 50000 5000)
-DAYS=$(sys_scale 60 20)
+ROWS=$(scaled 50000 5000)
+DAYS=$(scaled 60 20)
 FROM=2025-02-01
-TO=$(python3 -c "import datetime as d; print(d.date.fromisoformat('$FROM') + d.timedelta(days=$DAYS - 1))")
+TO=$(sys_date_add "$FROM" $((DAYS - 1)))
 VG=(valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect
     --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --num-callers=30)
 # Timeouts for code running ~20-50 times slower than usual.
@@ -47,14 +44,7 @@ vg_start() {
     sys_register "${PID[$name]}"
 }
 # vg_stop NAME: SIGTERM, wait; returns the exit status (99: valgrind's verdict).
-vg_stop() {
-    local p=${PID[$1]} rc
-    kill -TERM "$p" 2>/dev/null
-    wait "$p"
-    rc=$?
-    sys_forget "$p"
-    return $rc
-}
+vg_stop() { sys_stop "${PID[$1]}"; }
 # vg_clean NAME RC [WHAT]: the process exited 0 and valgrind reported nothing.
 vg_clean() {
     local name=$1 rc=$2 what=${3:-$1}
@@ -85,15 +75,13 @@ done
 # The importer: one run that publishes everything, one that finds the file
 # already imported.
 vg_start importer importer IMPORT_SPEED=0 BATCH_SIZE=500 CSV_PATH=in.csv
-wait "${PID[importer]}"
+sys_reap "${PID[importer]}"
 rc=$?
-sys_forget "${PID[importer]}"
 vg_clean importer "$rc" "importer (publishes the file)"
 mv importer.vg importer-1.vg
 vg_start importer importer IMPORT_SPEED=0 CSV_PATH=in.csv
-wait "${PID[importer]}"
+sys_reap "${PID[importer]}"
 rc=$?
-sys_forget "${PID[importer]}"
 vg_clean importer "$rc" "importer (finds the file already imported)"
 like "$(cat importer.log)" "already imported" "the second importer says the file was already imported"
 
@@ -110,7 +98,7 @@ fi
 
 # A few hundred requests of every kind, so a per-request leak would show.
 codes=()
-for ((i = 0; i < $(sys_scale 60 15); i++)); do
+for ((i = 0; i < $(scaled 60 15); i++)); do
     codes+=("$(get "$API_URL/stats?from_date=$FROM&to_date=$TO")"            # hot + cold
         "$(get "$API_URL/stats?from_date=$TO&to_date=$TO")"                   # hot
         "$(get "$API_URL/stats?from_date=$TO&to_date=$FROM")"                 # 400
@@ -121,7 +109,7 @@ for ((i = 0; i < $(sys_scale 60 15); i++)); do
         "$(get "http://127.0.0.1:$AGG_PORT/metrics")" "$(get "http://127.0.0.1:$PST_PORT/metrics")")
 done
 is "$(printf '%s\n' "${codes[@]}" | sort | uniq -c | awk '{printf "%s:%s ", $2, $1}')" \
-    "$(n=$(sys_scale 60 15); echo "200:$((n * 6)) 400:$((n * 2)) 404:$n 405:$n ")" \
+    "$(n=$(scaled 60 15); echo "200:$((n * 6)) 400:$((n * 2)) 404:$n 405:$n ")" \
     "every request got its status (200 x6, 400 x2, 404, 405 per round)"
 for p in "/" "/docs" "/openapi.json"; do is "$(get "$API_URL$p")" 200 "GET $p"; done
 

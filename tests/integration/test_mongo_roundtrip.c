@@ -1,7 +1,7 @@
 /* A daily document round-trips through the real MongoDB-wire server with
- * mongo-c-driver: the guarded upsert of DESIGN.md hand-off 3 applies once,
- * its replay is a duplicate-key error (11000, error API 2), and cents stay
- * exact 64-bit integers. */
+ * mongo-c-driver: the guarded upsert of hand-off 3 (docs/CONTRACTS.md "Exactly
+ * once") applies once, its replay is a duplicate-key error (11000, error
+ * API 2), and cents stay exact 64-bit integers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,14 +143,11 @@ static void test_unreachable_server_fails_within_the_timeout(void **st)
 
 int main(void)
 {
-    if (!testenv_have_servers()) return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_guarded_upsert_applies_each_batch_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cents_beyond_32_bits_stay_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ping_reaches_the_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_server_fails_within_the_timeout, setup, teardown),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    mongo_global_cleanup();
-    return rc;
+    return testenv_run(tests, NULL, NULL);
 }

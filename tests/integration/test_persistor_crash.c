@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../persistor/archive_batch.h"
 #include "../../persistor/archive_write.h"
-#include "../../persistor/batch.h"
 #include "../../persistor/clean.h"
 #include "../../persistor/cycle.h"
 #include "../../persistor/freeze.h"
@@ -39,14 +39,14 @@ static void seed(int s)
 }
 
 /* Freeze with a new holder; returns it with the batch loaded. */
-static persistor *freeze_one(batch_rec *b)
+static persistor *freeze_one(archive_batch *b)
 {
     persistor *p = archive_env_holder();
     char id[PST_ID_MAX];
     assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
-    assert_int_equal(batch_load(p, id, b), PST_OK);
+    assert_int_equal(archive_batch_load(p, id, b), PST_OK);
     assert_int_equal(b->ndays, ELIGIBLE);
-    assert_int_equal(batch_id_fence(id), p->fence);
+    assert_int_equal(archive_batch_id_fence(id), p->fence);
     return p;
 }
 
@@ -76,11 +76,11 @@ static void test_crash_after_freeze_is_finished_by_the_next_holder(void **s)
 {
     (void)s;
     seed(1);
-    batch_rec b;
+    archive_batch b;
     persistor *p = freeze_one(&b);
     assert_true(archive_env_exact(LEDGER)); /* frozen amounts still count, once */
     persistor_close(p);                     /* crash: lease kept until it lapses */
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     restart_and_check();
 }
 
@@ -89,12 +89,12 @@ static void test_crash_after_each_day_written_is_finished_without_double_countin
     (void)s;
     for (int k = 1; k < ELIGIBLE; k++) {
         seed(10 + k);
-        batch_rec b;
+        archive_batch b;
         persistor *p = freeze_one(&b);
         for (int i = 0; i < k; i++) assert_int_equal(archive_write_day(p, b.id, b.days[i]), PST_OK);
         assert_true(archive_env_exact(LEDGER)); /* mid-batch: MongoDB days count, their frozen hashes not */
         persistor_close(p);
-        batch_rec_free(&b);
+        archive_batch_free(&b);
         restart_and_check();
     }
 }
@@ -103,11 +103,11 @@ static void test_crash_after_all_days_written_before_marking_is_finished(void **
 {
     (void)s;
     seed(20);
-    batch_rec b;
+    archive_batch b;
     persistor *p = freeze_one(&b);
     assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     persistor_close(p);
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     restart_and_check();
 }
 
@@ -115,12 +115,12 @@ static void test_crash_after_marking_written_goes_straight_to_clean(void **s)
 {
     (void)s;
     seed(21);
-    batch_rec b;
+    archive_batch b;
     persistor *p = freeze_one(&b);
     assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     assert_int_equal(clean_mark_written(p, b.id), PST_OK);
     persistor_close(p);
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     restart_and_check();
 }
 
@@ -128,14 +128,14 @@ static void test_crash_after_clean_leaves_nothing_to_recover(void **s)
 {
     (void)s;
     seed(22);
-    batch_rec b;
+    archive_batch b;
     persistor *p = freeze_one(&b);
     assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     assert_int_equal(clean_mark_written(p, b.id), PST_OK);
     assert_int_equal(clean_batch(p, &b), PST_OK);
     assert_int_equal(clean_batch(p, &b), PST_NONE); /* repeating the step is harmless */
     persistor_close(p);
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     restart_and_check();
 }
 
@@ -143,7 +143,7 @@ static void test_crash_during_recovery_is_finished_by_a_third_holder(void **s)
 {
     (void)s;
     seed(23);
-    batch_rec b;
+    archive_batch b;
     persistor *p1 = freeze_one(&b);
     assert_int_equal(archive_write_day(p1, b.id, b.days[0]), PST_OK);
     persistor_close(p1);
@@ -152,7 +152,7 @@ static void test_crash_during_recovery_is_finished_by_a_third_holder(void **s)
     assert_int_equal(archive_write_day(p2, b.id, b.days[1]), PST_OK);
     assert_int_equal(archive_write_day(p2, b.id, b.days[2]), PST_OK);
     persistor_close(p2);
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     restart_and_check();
 }
 
@@ -160,7 +160,7 @@ static void test_stale_holder_after_takeover_is_refused_by_every_step(void **s)
 {
     (void)s;
     seed(24);
-    batch_rec b;
+    archive_batch b;
     persistor *p1 = freeze_one(&b);
     assert_int_equal(archive_write_day(p1, b.id, b.days[0]), PST_OK);
     /* p1 stalls past its lease; p2 takes over and finishes the batch. */
@@ -183,7 +183,7 @@ static void test_stale_holder_after_takeover_is_refused_by_every_step(void **s)
     assert_int_equal(lease_release(p1), PST_NONE); /* cannot delete p2's lease either */
     assert_int_equal(lease_renew(p2), PST_OK);
     persistor_close(p1);
-    batch_rec_free(&b);
+    archive_batch_free(&b);
     lease_release(p2);
     persistor_close(p2);
     restart_and_check();
@@ -191,7 +191,6 @@ static void test_stale_holder_after_takeover_is_refused_by_every_step(void **s)
 
 int main(void)
 {
-    if (!testenv_have_servers()) return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_after_freeze_is_finished_by_the_next_holder),
         cmocka_unit_test(test_crash_after_each_day_written_is_finished_without_double_counting),
@@ -201,7 +200,5 @@ int main(void)
         cmocka_unit_test(test_crash_during_recovery_is_finished_by_a_third_holder),
         cmocka_unit_test(test_stale_holder_after_takeover_is_refused_by_every_step),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    mongo_global_cleanup();
-    return rc;
+    return testenv_run(tests, NULL, NULL);
 }

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../persistor/archive_batch.h"
 #include "../../persistor/archive_write.h"
-#include "../../persistor/batch.h"
 #include "../../persistor/clean.h"
 #include "../../persistor/cycle.h"
 #include "../../persistor/freeze.h"
@@ -35,20 +35,16 @@ static int setup(void **s)
 {
     (void)s;
     archive_env_reset(NULL);
-    rc = testenv_redis();
-    mc = testenv_mongo();
     txagg_config cfg;
     archive_env_config(&cfg);
-    coll = mongoc_client_get_collection(mc, cfg.mongodb_database, cfg.mongodb_collection);
+    testenv_open_stores(&cfg, &rc, &mc, &coll);
     return 0;
 }
 
 static int teardown(void **s)
 {
     (void)s;
-    mongoc_collection_destroy(coll);
-    mongoc_client_destroy(mc);
-    rconn_free(rc);
+    testenv_close_stores(rc, mc, coll);
     return 0;
 }
 
@@ -67,7 +63,7 @@ static long long redis_int(const char *fmt, const char *arg)
 static void hot_row(const char *day, const char *type, const char *method, long long cents)
 {
     char key[128];
-    keys_agg(key, sizeof key, day, type);
+    keys_agg(key, sizeof key, NULL, day, type);
     redisReply *r = rconn_cmd(rc, "MULTI");
     freeReplyObject(r);
     r = rconn_cmd(rc, "HINCRBY %s %s %lld", key, method, cents);
@@ -84,6 +80,16 @@ static void set_clock(const char *iso)
 {
     redisReply *r = rconn_cmd(rc, "SET %s %s", KEYS_VIRTUAL_CLOCK, iso);
     freeReplyObject(r);
+}
+
+/* The lease holder, with one row of 2026-07-01 frozen (its batch id in id). */
+static persistor *holder_with_a_frozen_day(char id[PST_ID_MAX])
+{
+    hot_row("2026-07-01", "deposit", "visa", 5);
+    set_clock("2026-07-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    assert_int_equal(freeze_batch(p, id, PST_ID_MAX), PST_OK);
+    return p;
 }
 
 static int exists(const char *key) { return redis_int("EXISTS %s", key) == 1; }
@@ -124,6 +130,16 @@ static int64_t cents_in(const bson_t *doc, const char *path)
     if (!bson_iter_init(&it, doc) || !bson_iter_find_descendant(&it, path, &f)) return -1;
     assert_int_equal(bson_iter_type(&f), BSON_TYPE_INT64);
     return bson_iter_int64(&f);
+}
+
+/* The cents at path in the document of day (which must exist). */
+static int64_t doc_cents(const char *day, const char *path)
+{
+    bson_t *d = doc_of(day);
+    assert_non_null(d);
+    int64_t v = cents_in(d, path);
+    bson_destroy(d);
+    return v;
 }
 
 static int batches_of(const bson_t *doc, char ids[][PST_ID_MAX], int max)
@@ -221,7 +237,7 @@ static void test_document_holds_int64_cents_batches_and_updated_at(void **s)
     assert_false(bson_iter_init_find(&it, d1, "withdrawals")); /* a day without withdrawals has no side */
     char ids[4][PST_ID_MAX];
     assert_int_equal(batches_of(d1, ids, 4), 1);
-    assert_int_equal(batch_id_fence(ids[0]), fence);
+    assert_int_equal(archive_batch_id_fence(ids[0]), fence);
     char seq[16];
     long long idfence;
     assert_int_equal(sscanf(ids[0], "%15[0-9]-f%lld", seq, &idfence), 2); /* "000000000001-f1" */
@@ -351,31 +367,54 @@ static void test_batches_array_stays_bounded_and_keeps_the_newest_ids(void **s)
 static void test_clean_refuses_a_batch_not_confirmed_in_mongodb(void **s)
 {
     (void)s;
-    hot_row("2026-07-01", "deposit", "visa", 5);
-    set_clock("2026-07-30T00:00:00Z");
-    persistor *p = archive_env_holder();
     char id[PST_ID_MAX];
-    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
-    batch_rec b;
-    assert_int_equal(batch_load(p, id, &b), PST_OK);
+    persistor *p = holder_with_a_frozen_day(id);
+    archive_batch b;
+    assert_int_equal(archive_batch_load(p, id, &b), PST_OK);
     assert_int_equal(clean_batch(p, &b), PST_EDATA);
     char key[128];
-    keys_frozen(key, sizeof key, id, "2026-07-01", "deposit");
+    keys_frozen(key, sizeof key, NULL, id, "2026-07-01", "deposit");
     assert_true(exists(key)); /* nothing deleted */
     assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 1);
     assert_null(doc_of("2026-07-01"));
-    batch_rec_free(&b);
+    archive_batch_free(&b);
+    done(p);
+}
+
+/* A record whose fence is not exactly a positive integer is malformed: it is
+ * refused whole (PST_EDATA), never read as the number its text starts with. */
+static void test_a_batch_record_with_a_bad_fence_is_malformed(void **s)
+{
+    (void)s;
+    persistor *p = archive_env_holder();
+    const char *id = "000000000001-f3", *bad[] = {"3x", "", "-3", "0", " 3", "+3", "99999999999999999999"};
+    char key[128];
+    keys_batch(key, sizeof key, NULL, id);
+    archive_batch b;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        redisReply *r = rconn_cmd(rc, "HSET %s days 2026-07-01 fence %s state frozen", key, bad[i]);
+        assert_non_null(r);
+        freeReplyObject(r);
+        assert_int_equal(archive_batch_load(p, id, &b), PST_EDATA);
+        assert_null(b.days);
+    }
+    redisReply *r = rconn_cmd(rc, "HDEL %s fence", key);
+    freeReplyObject(r);
+    assert_int_equal(archive_batch_load(p, id, &b), PST_EDATA); /* no fence at all */
+    r = rconn_cmd(rc, "HSET %s fence 3", key);
+    freeReplyObject(r);
+    assert_int_equal(archive_batch_load(p, id, &b), PST_OK);
+    assert_int_equal(b.fence, 3);
+    assert_int_equal(b.ndays, 1);
+    archive_batch_free(&b);
     done(p);
 }
 
 static void test_freeze_refuses_while_a_batch_is_pending(void **s)
 {
     (void)s;
-    hot_row("2026-07-01", "deposit", "visa", 5);
-    set_clock("2026-07-30T00:00:00Z");
-    persistor *p = archive_env_holder();
     char id[PST_ID_MAX], id2[PST_ID_MAX];
-    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+    persistor *p = holder_with_a_frozen_day(id);
     hot_row("2026-07-02", "deposit", "visa", 6);
     assert_int_equal(freeze_batch(p, id2, sizeof id2), PST_EDATA);
     assert_true(exists("agg:2026-07-02:deposit")); /* still hot */
@@ -383,9 +422,7 @@ static void test_freeze_refuses_while_a_batch_is_pending(void **s)
     assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 1);
     assert_int_equal(cycle_run(p), PST_OK); /* recovers the first, then freezes the second */
     assert_int_equal(redis_int("SCARD %s", KEYS_ARCHIVE_PENDING), 0);
-    bson_t *d = doc_of("2026-07-02");
-    assert_int_equal(cents_in(d, "deposits.visa"), 6);
-    bson_destroy(d);
+    assert_int_equal(doc_cents("2026-07-02", "deposits.visa"), 6);
     done(p);
 }
 
@@ -401,7 +438,7 @@ static void test_freeze_and_clean_record_the_batch_and_bump_the_version(void **s
     assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
     assert_int_equal(redis_int("GET %s", KEYS_ARCHIVE_VERSION), v0 + 1);
     char bkey[128];
-    keys_batch(bkey, sizeof bkey, id);
+    keys_batch(bkey, sizeof bkey, NULL, id);
     redisReply *r = rconn_cmd(rc, "HMGET %s days fence state created", bkey);
     assert_string_equal(r->element[0]->str, "2026-08-01,2026-08-03");
     char fence[24];
@@ -417,13 +454,13 @@ static void test_freeze_and_clean_record_the_batch_and_bump_the_version(void **s
     assert_string_equal(r->element[0]->str, id);
     freeReplyObject(r);
     char fk[128];
-    keys_frozen(fk, sizeof fk, id, "2026-08-03", "deposit");
+    keys_frozen(fk, sizeof fk, NULL, id, "2026-08-03", "deposit");
     assert_int_equal(redis_int("HGET %s visa", fk), 5);
-    keys_frozen(fk, sizeof fk, id, "2026-08-03", "withdrawal");
+    keys_frozen(fk, sizeof fk, NULL, id, "2026-08-03", "withdrawal");
     assert_false(exists(fk)); /* no hash, no frozen key */
 
-    batch_rec b;
-    assert_int_equal(batch_load(p, id, &b), PST_OK);
+    archive_batch b;
+    assert_int_equal(archive_batch_load(p, id, &b), PST_OK);
     assert_int_equal(archive_write_batch(p, &b, 0), PST_OK);
     assert_int_equal(clean_mark_written(p, id), PST_OK);
     r = rconn_cmd(rc, "HGET %s state", bkey);
@@ -436,7 +473,7 @@ static void test_freeze_and_clean_record_the_batch_and_bump_the_version(void **s
     r = rconn_cmd(rc, "GET %s", KEYS_ARCHIVED_THROUGH);
     assert_string_equal(r->str, "2026-08-03");
     freeReplyObject(r);
-    batch_rec_free(&b);
+    archive_batch_free(&b);
 
     /* archived_through never goes back: a late row for an older day */
     hot_row("2026-08-02", "deposit", "visa", 1);
@@ -507,13 +544,8 @@ static void test_a_cycle_sweeps_past_days_that_late_rows_recreate(void **s)
     run_cycle(p);
     assert_false(tracked("2025-01-01"));
     assert_false(exists("agg:2025-01-01:deposit"));
-    bson_t *doc = doc_of("2025-01-01");
-    assert_non_null(doc);
-    assert_int_equal(cents_in(doc, "deposits.visa"), 101); /* 100 + the late 1, exactly once */
-    bson_destroy(doc);
-    doc = doc_of("2025-03-14");
-    assert_int_equal(cents_in(doc, "deposits.visa"), 169);
-    bson_destroy(doc);
+    assert_int_equal(doc_cents("2025-01-01", "deposits.visa"), 101); /* 100 + the late 1, exactly once */
+    assert_int_equal(doc_cents("2025-03-14", "deposits.visa"), 169);
     done(p);
 }
 
@@ -533,7 +565,7 @@ static void test_a_fresh_freeze_settles_only_when_redis_has_an_aof(void **s)
     persistor *p = archive_env_holder();
     set_appendonly("yes");
     int64_t t0 = sig_now_ms();
-    int rv = freeze_settle(p);
+    int rv = freeze_settle(p, 1);
     int64_t waited = sig_now_ms() - t0;
     set_appendonly("no");
     assert_int_equal(rv, PST_OK);
@@ -541,7 +573,7 @@ static void test_a_fresh_freeze_settles_only_when_redis_has_an_aof(void **s)
 
     /* Without AOF: no wait (anything near the settle time means it slept). */
     t0 = sig_now_ms();
-    assert_int_equal(freeze_settle(p), PST_OK);
+    assert_int_equal(freeze_settle(p, 1), PST_OK);
     assert_true(sig_now_ms() - t0 < PST_FREEZE_SETTLE_MS / 2);
     done(p);
 }
@@ -560,9 +592,129 @@ static void test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact(v
     done(p);
 }
 
+/* How far back the hot tier reaches (txagg_persistor_oldest_hot_day_age_seconds):
+ * the virtual clock minus the start of the oldest tracked day, 0 without a
+ * clock or a day, members that are not days skipped; once archival has caught
+ * up it is below RETENTION_DAYS. */
+static void test_hot_age_is_the_clock_minus_the_start_of_the_oldest_hot_day(void **s)
+{
+    (void)s;
+    persistor *p = archive_env_holder();
+    int64_t age = -1;
+    assert_int_equal(archive_batch_hot_age(p, &age), PST_OK);
+    assert_int_equal(age, 0);
+    hot_row("2026-03-09", "deposit", "visa", 5);
+    hot_row("2026-03-03", "withdrawal", "visa", 7);
+    redisReply *r = rconn_cmd(rc, "SADD %s %s", KEYS_TRACKED_DAYS, "not-a-day");
+    freeReplyObject(r);
+    assert_int_equal(archive_batch_hot_age(p, &age), PST_OK);
+    assert_int_equal(age, 0); /* no clock yet */
+    set_clock("2026-03-10T12:00:00Z");
+    assert_int_equal(archive_batch_hot_age(p, &age), PST_OK);
+    assert_int_equal(age, 7 * 86400 + 12 * 3600);
+    assert_true(age > ARCHIVE_ENV_RETENTION * 86400);
+    run_cycle(p); /* the 3rd goes to MongoDB; the 9th stays */
+    assert_int_equal(archive_batch_hot_age(p, &age), PST_OK);
+    assert_int_equal(age, 1 * 86400 + 12 * 3600);
+    assert_true(age < ARCHIVE_ENV_RETENTION * 86400);
+    done(p);
+}
+
+/* ---- reads and writes a failover cannot undo --------------------------- */
+
+/* What the persistor's client sent to MongoDB (command monitoring). */
+typedef struct seen {
+    int finds, majority_finds, updates;
+    int steal_at_update; /* take the lease away when this update starts (0 = never) */
+} seen;
+
+static void on_command(const mongoc_apm_command_started_t *ev)
+{
+    seen *sn = mongoc_apm_command_started_get_context(ev);
+    const char *name = mongoc_apm_command_started_get_command_name(ev);
+    const bson_t *cmd = mongoc_apm_command_started_get_command(ev);
+    if (!strcmp(name, "find")) {
+        sn->finds++;
+        bson_iter_t it, level;
+        if (bson_iter_init(&it, cmd) && bson_iter_find_descendant(&it, "readConcern.level", &level) &&
+            BSON_ITER_HOLDS_UTF8(&level) && !strcmp(bson_iter_utf8(&level, NULL), "majority"))
+            sn->majority_finds++;
+    } else if (!strcmp(name, "update")) {
+        if (++sn->updates == sn->steal_at_update) {
+            redisReply *r = rconn_cmd(rc, "SET %s another-replica PX 60000", KEYS_PERSISTOR_LEASE);
+            freeReplyObject(r);
+        }
+    }
+}
+
+static void watch_commands(persistor *p, seen *sn)
+{
+    mongoc_apm_callbacks_t *cbs = mongoc_apm_callbacks_new();
+    mongoc_apm_set_command_started_cb(cbs, on_command);
+    assert_true(mongoc_client_set_apm_callbacks(p->mongo, cbs, sn));
+    mongoc_apm_callbacks_destroy(cbs);
+}
+
+/* On a replica set, a write seen on the primary but not yet on a majority can
+ * be rolled back: the reads that decide "this batch is applied" (before the
+ * update, and again after an 11000 or a write-concern error) must be majority
+ * reads, or the frozen hashes could be cleaned for a write that then vanishes. */
+static void test_reads_that_decide_a_batch_is_applied_are_majority_reads(void **s)
+{
+    (void)s;
+    set_clock("2026-06-30T00:00:00Z");
+    persistor *p = archive_env_holder();
+    seen sn = {0};
+    watch_commands(p, &sn);
+    hot_row("2026-06-01", "deposit", "visa", 100);
+    run_cycle(p);
+    hot_row("2026-06-01", "deposit", "visa", 5); /* late row: the day has a document, so it is read first */
+    run_cycle(p);
+    done(p);
+    assert_int_equal(doc_cents("2026-06-01", "deposits.visa"), 105);
+    assert_true(sn.finds >= 1);
+    assert_int_equal(sn.majority_finds, sn.finds);
+}
+
+/* Pruning `batches` is a MongoDB write like the guarded update: the lease is
+ * renewed before it, and a replica that lost the lease in between writes
+ * nothing more (on FerretDB a stale write could overwrite the new holder's). */
+static void test_no_prune_is_written_after_the_lease_is_lost(void **s)
+{
+    (void)s;
+    set_clock("2026-06-30T00:00:00Z");
+    bson_t *doc = BCON_NEW("date", BCON_UTF8("2026-06-01"), "deposits", "{", "visa", BCON_INT64(1), "}");
+    bson_t arr;
+    BSON_APPEND_ARRAY_BEGIN(doc, "batches", &arr);
+    for (int i = 0; i < 2 * PST_BATCHES_KEEP; i++) {
+        char k[16], id[32];
+        const char *key;
+        bson_uint32_to_string((uint32_t)i, &key, k, sizeof k);
+        snprintf(id, sizeof id, "000000000%03d-f0", i);
+        bson_append_utf8(&arr, key, -1, id, -1);
+    }
+    bson_append_array_end(doc, &arr);
+    bson_error_t e;
+    assert_true(mongoc_collection_insert_one(coll, doc, NULL, NULL, &e));
+    bson_destroy(doc);
+    persistor *p = archive_env_holder();
+    seen sn = {0, 0, 0, 1}; /* the lease goes as the guarded update starts */
+    watch_commands(p, &sn);
+    hot_row("2026-06-01", "deposit", "visa", 100);
+    char id[PST_ID_MAX];
+    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+    assert_int_equal(cycle_run(p), PST_ELEASE);
+    assert_int_equal(sn.updates, 1); /* the update, and no $pullAll after it */
+    bson_t *d = doc_of("2026-06-01");
+    char ids[2 * PST_BATCHES_KEEP + 2][PST_ID_MAX];
+    assert_int_equal(batches_of(d, ids, 2 * PST_BATCHES_KEEP + 2), 2 * PST_BATCHES_KEEP + 1);
+    assert_int_equal(cents_in(d, "deposits.visa"), 101);
+    bson_destroy(d);
+    persistor_close(p);
+}
+
 int main(void)
 {
-    if (!testenv_have_servers()) return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_boundary_day_is_archived_and_the_day_after_stays_hot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_document_holds_int64_cents_batches_and_updated_at, setup, teardown),
@@ -572,16 +724,19 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lapsed_lease_goes_to_a_standby_with_a_higher_fence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batches_array_stays_bounded_and_keeps_the_newest_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean_refuses_a_batch_not_confirmed_in_mongodb, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_batch_record_with_a_bad_fence_is_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freeze_refuses_while_a_batch_is_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freeze_and_clean_record_the_batch_and_bump_the_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tracked_day_without_hashes_is_untracked_without_a_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_is_archived_without_a_virtual_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_fresh_freeze_settles_only_when_redis_has_an_aof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_cycle_sweeps_past_days_that_late_rows_recreate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hot_age_is_the_clock_minus_the_start_of_the_oldest_hot_day, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unarchivable_frozen_field_leaves_the_batch_pending_and_intact, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_reads_that_decide_a_batch_is_applied_are_majority_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_prune_is_written_after_the_lease_is_lost, setup, teardown),
     };
-    int rc2 = cmocka_run_group_tests(tests, NULL, NULL);
-    mongo_global_cleanup();
-    return rc2;
+    return testenv_run(tests, NULL, NULL);
 }

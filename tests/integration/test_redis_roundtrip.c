@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keys.h"
+#include "metrics.h"
 #include "redis.h"
 #include "stream.h"
 #include "testenv.h"
@@ -119,15 +121,12 @@ static void test_unreachable_server_fails_fast_with_backoff(void **st)
     assert_non_null(strstr(rconn_error(rc), "connect"));
     assert_int_equal(rconn_ensure(rc), -1); /* within the backoff: no attempt, still -1 */
     assert_null(rconn_cmd(rc, "PING"));
+    /* txagg_redis_up: a server of this process failed its last contact */
+    assert_int_equal(rconn_up(), 0);
+    char *text = metrics_render(NULL);
+    assert_non_null(strstr(text, "\ntxagg_redis_up 0\n"));
+    free(text);
     rconn_free(rc);
-}
-
-static void cmd(rconn *rc, const char *fmt, const char *a, const char *b)
-{
-    redisReply *r = rconn_cmd(rc, fmt, a, b);
-    assert_non_null(r);
-    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
-    freeReplyObject(r);
 }
 
 static void test_backlog_is_exact_and_survives_a_stale_or_missing_lag(void **st)
@@ -139,7 +138,7 @@ static void test_backlog_is_exact_and_survives_a_stale_or_missing_lag(void **st)
     assert_false(b.found);
     assert_int_equal(b.length, 0);
 
-    cmd(rc, "XGROUP CREATE %s %s 0 MKSTREAM", "s", "g");
+    testenv_cmd_ok(rc, "XGROUP CREATE s g 0 MKSTREAM");
     char ids[6][32];
     for (int i = 0; i < 6; i++) {
         redisReply *r = rconn_cmd(rc, "XADD s * n %d", i);
@@ -158,8 +157,8 @@ static void test_backlog_is_exact_and_survives_a_stale_or_missing_lag(void **st)
      * reset (as after an AOF reload): its lag says 6, the truth is 0. */
     r = rconn_cmd(rc, "XREADGROUP GROUP g c COUNT 10 STREAMS s >");
     freeReplyObject(r);
-    for (int i = 0; i < 6; i++) cmd(rc, "XACK s g %s%s", ids[i], "");
-    cmd(rc, "XGROUP SETID s g %s ENTRIESREAD %s", "$", "0");
+    for (int i = 0; i < 6; i++) testenv_cmd_ok(rc, "XACK s g %s", ids[i]);
+    testenv_cmd_ok(rc, "XGROUP SETID s g $ ENTRIESREAD 0");
     r = rconn_cmd(rc, "XINFO GROUPS s");
     long long reported = -1;
     for (size_t j = 0; j + 1 < r->element[0]->elements; j += 2)
@@ -171,8 +170,8 @@ static void test_backlog_is_exact_and_survives_a_stale_or_missing_lag(void **st)
     assert_int_equal(b.pending, 0);
 
     /* Deleting an undelivered entry makes lag nil: bounded by the length. */
-    cmd(rc, "XGROUP SETID s g %s%s", ids[3], "");
-    cmd(rc, "XDEL s %s%s", ids[4], "");
+    testenv_cmd_ok(rc, "XGROUP SETID s g %s", ids[3]);
+    testenv_cmd_ok(rc, "XDEL s %s", ids[4]);
     assert_int_equal(stream_group_backlog(rc, "s", "g", &b), 0);
     assert_true(b.lag >= 1 && b.lag + b.pending <= b.length);
     rconn_free(rc);
@@ -180,7 +179,6 @@ static void test_backlog_is_exact_and_survives_a_stale_or_missing_lag(void **st)
 
 int main(void)
 {
-    if (!testenv_have_servers()) return 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_stream_entry_round_trips_through_a_consumer_group, setup),
         cmocka_unit_test_setup(test_script_runs_again_after_the_script_cache_is_flushed, setup),
@@ -188,5 +186,5 @@ int main(void)
         cmocka_unit_test_setup(test_unreachable_server_fails_fast_with_backoff, setup),
         cmocka_unit_test_setup(test_backlog_is_exact_and_survives_a_stale_or_missing_lag, setup),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return testenv_run(tests, NULL, NULL);
 }

@@ -5,6 +5,11 @@
 #                               Python (decimal text → int, no code under test):
 #                               sorted lines "agg:DAY:TYPE METHOD CENTS"
 #   agg_redis_totals            the same lines read back from Redis
+#   agg_check_totals WANT NAME  one TAP check: Redis's daily hashes (agg_redis_totals,
+#                               kept in got.txt) equal the sorted lines of WANT
+#   agg_check_dump DUMP         the oracle's totals of DUMP (want.txt; one check that
+#                               there are more than 100 method-days to compare), then
+#                               agg_check_totals: every daily total is exact to the cent
 #   agg_oracle_days DUMP        sorted distinct days of the valid entries
 #   agg_oracle_max_ts DUMP      greatest timestamp of the valid entries
 #   agg_oracle_bad DUMP         number of malformed entries
@@ -12,10 +17,12 @@
 #   agg_wait_drained SECS       until the group has delivered and acknowledged all
 #   agg_consumer_pending NAME   entries pending for one consumer of the group
 #   agg_freeze_with_pending PID NAME   SIGSTOP a replica while it holds pending
-#                               entries (tries ~3 s; entries must be flowing);
+#                               entries (tries ~5 s; entries must be flowing);
 #                               prints how many (0: not caught); leaves it stopped
-# (wait_until SECS CMD… comes from tests/lib/tap.sh)
+# (wait_until SECS CMD… comes from tests/lib/helpers.sh, via tests/lib/tap.sh)
+# Sourcing defines functions and R only (no cd, no export, no trap).
 
+. "$TXAGG_ROOT/tests/lib/stream.sh"
 R=(redis-cli -p "$REDIS_PORT")
 
 agg_oracle() {
@@ -38,6 +45,17 @@ for (k, m), v in sorted(tot.items()):
 EOF
 }
 
+agg_check_totals() {
+    agg_redis_totals >got.txt
+    if cmp -s "$1" got.txt; then ok "$2"; else not_ok "$2" "$(diff "$1" got.txt | head -10)"; fi
+}
+
+agg_check_dump() {
+    agg_oracle "$1" >want.txt
+    check "the oracle has totals to compare ($(wc -l <want.txt) method-days)" [ "$(wc -l <want.txt)" -gt 100 ]
+    agg_check_totals want.txt "every daily total is exact to the cent"
+}
+
 agg_redis_totals() {
     local k
     for k in $("${R[@]}" --scan --pattern 'agg:*'); do
@@ -49,25 +67,10 @@ agg_oracle_days() { awk '$1 == "ok" {print substr($2, 1, 10)}' "$1" | sort -u; }
 agg_oracle_max_ts() { awk '$1 == "ok" {print $2}' "$1" | sort | tail -1; }
 agg_oracle_bad() { grep -c '^bad' "$1"; }
 
-agg_group_field() {
-    "${R[@]}" XINFO GROUPS transactions 2>/dev/null | awk -v f="$1" 'want {print; exit} $0 == f {want = 1}'
-}
+agg_group_field() { stream_group_field "$1" "${R[@]}"; }
 
-
-# Everything delivered (lag 0; when Redis cannot tell the lag, the group's
-# last-delivered-id is the stream's last id) and nothing pending.
-agg_drained() {
-    local lag
-    lag=$(agg_group_field lag)
-    if [ -z "$lag" ]; then
-        local last
-        last=$("${R[@]}" XINFO STREAM transactions | awk 'want {print; exit} $0 == "last-generated-id" {want = 1}')
-        [ "$(agg_group_field last-delivered-id)" = "$last" ] || return 1
-    elif [ "$lag" != 0 ]; then
-        return 1
-    fi
-    [ "$("${R[@]}" XPENDING transactions aggregators | head -1)" = 0 ]
-}
+# Drained as tests/lib/stream.sh defines it (never the group's lag).
+agg_drained() { stream_drained "${R[@]}"; }
 
 agg_wait_drained() { wait_until "$1" agg_drained; }
 
@@ -75,27 +78,10 @@ agg_consumer_pending() {
     "${R[@]}" XPENDING transactions aggregators - + 100000 "$1" | grep -cE '^[0-9]+-[0-9]+$'
 }
 
-# The replica's connection is parked in a blocking read (CLIENT LIST flags=b):
-# Redis still hands it entries, so stopped there it ends up holding some.
-agg_blocked() {
-    "${R[@]}" CLIENT LIST | grep -F " name=aggregator:$1 " | grep -q ' flags=b '
-}
 
-agg_has_pending() { [ "$(agg_consumer_pending "$1")" -gt 0 ]; }
-
-# Stopping at random moments mostly misses: a replica that keeps up spends its
-# time waiting, between short batches.  Stop it, and keep it stopped when it
-# already holds entries or sits in a blocking read that will receive some.
+# SIGSTOP a replica while it holds pending entries: tests/tools/aggfreeze
+# tries many times a second (a shell loop of redis-cli is too slow on a
+# loaded machine); prints how many it holds, 0 when not caught in 5 s.
 agg_freeze_with_pending() { # pid name
-    local pid=$1 name=$2 n=0 end=$((SECONDS + 3))
-    while ((SECONDS < end)); do
-        kill -STOP "$pid"
-        if agg_has_pending "$name" || { agg_blocked "$name" && wait_until 1 agg_has_pending "$name"; }; then
-            n=$(agg_consumer_pending "$name")
-            break
-        fi
-        kill -CONT "$pid"
-        sleep "0.00$((1 + RANDOM % 9))"
-    done
-    echo "$n"
+    "$TXAGG_TESTBIN/tools/aggfreeze" "$1" "$2" 5 || echo 0
 }

@@ -5,8 +5,11 @@
 #   api_stop                     stop it (TERM, then KILL) — call from the EXIT trap
 #   api_stop_checked             stop it and check it exits 0 within 10 s with no sanitizer report
 #   http GET /path [curl args…]  sets HTTP_STATUS, HTTP_BODY, HTTP_HEADERS (and HTTP_SECS)
+#   http_until_ok /path          http GET /path again (every 0.2 s, for at least 20 s and
+#                                100 tries) until it answers 200; HTTP_* of the last answer
 #   seed < commands              tests/tools/apiseed (hot / frozen / pending / doc … lines)
-#   apicheck SUBCOMMAND …        tests/lib/apicheck.py (the Python oracle)
+#   apicheck SUBCOMMAND …        tests/lib/oracle.py (the Python oracle)
+# (sizes: scaled FULL SMALL from tests/lib/helpers.sh, via tests/lib/tap.sh)
 #
 # The harness exports REDIS_PORT, MONGODB_URI, MONGODB_DATABASE (one per test
 # file) and API_HOST=127.0.0.1; the scratch directory is the working directory.
@@ -31,10 +34,10 @@ api_stop() {
 }
 
 api_stop_checked() {
-    local pid=$API_PID rc i
+    local pid=$API_PID rc
     API_PID=
     kill -TERM "$pid" 2>/dev/null
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    wait_until 10 eval "! kill -0 $pid 2>/dev/null"
     if kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid"
         wait "$pid" 2>/dev/null
@@ -63,15 +66,13 @@ http() {
     HTTP_SECS=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 }
 
+_http_ok() { http GET "$1" && [ "$HTTP_STATUS" = 200 ]; }
+http_until_ok() { wait_until -i 0.2 20 _http_ok "$1"; }
+
 seed() {
     "$TXAGG_TESTBIN/tools/apiseed" "$@"
 }
 
 apicheck() {
-    python3 "$TXAGG_ROOT/tests/lib/apicheck.py" "$@"
-}
-
-# Sizes: the sanitizer run (TXAGG_TEST_SCALE=small) uses smaller ones.
-api_scale() {
-    if [ "${TXAGG_TEST_SCALE:-}" = small ]; then echo "$1"; else echo "$2"; fi
+    /usr/bin/python3 "$TXAGG_ROOT/tests/lib/oracle.py" "$@"
 }

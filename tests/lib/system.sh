@@ -1,8 +1,13 @@
 # tests/lib/system.sh — helpers for the end-to-end tests that run several of
 # the real services at once (tests/e2e/test_ingest_crash.sh,
-# test_system_crash.sh, test_api_consistency_persistor.sh).  Source it after
-# tests/lib/tap.sh and tests/lib/aggregator_e2e.sh.
+# test_system_crash.sh, test_api_consistency_persistor.sh, …).  Source it
+# after tests/lib/tap.sh; it sources the helpers of each service it runs
+# (tests/lib/aggregator_e2e.sh, persistor.sh, apitest.sh).
 #
+#   sys_setup [CMD]                  the test's setup, called once right after sourcing:
+#                                    pst_setup (a directory of its own, RETENTION_DAYS=3),
+#                                    then the EXIT trap: CMD (if given), then sys_teardown
+#   sys_teardown                     sys_cleanup, pst_cleanup and api_stop
 #   sys_agg_start SLOT [VAR=value…]  start bin/aggregator in slot SLOT under a new consumer
 #                                    name agg-SLOT-GEN (GEN counts the starts of the slot),
 #                                    log appended to agg-SLOT.log; sets SYS_AGG[SLOT] (pid)
@@ -19,20 +24,46 @@
 #   sys_imp_start FILE [VAR=value…]  start bin/importer FILE, log appended to importer.log;
 #                                    sets SYS_IMP (pid)
 #   sys_imp_kill                     kill -9 the importer and reap it
+#   sys_imp_exited                   true once the importer has exited by itself: it is
+#                                    reaped, SYS_IMP_RC is its exit status and SYS_IMP_WHY
+#                                    "importer exited N by itself" when N is not 0 (else
+#                                    empty)
+#   sys_reap PID                     wait for a registered process, forget it; returns its
+#                                    exit status
+#   sys_stop PID                     SIGTERM, then sys_reap
 #   sys_register PID / sys_forget PID   processes sys_cleanup must kill
 #   sys_cleanup                      kill -9 every registered process (for the EXIT trap)
-#   syscheck ARGS…                   tests/lib/syscheck.py (the Python oracle)
+#   syscheck ARGS…                   tests/lib/oracle.py (the Python oracle)
 #   sys_expect_agg EXPECT…           txgen expectations as agg_redis_totals prints hashes (sorted)
+#   sys_check_exact EXPECT MIN       three checks against a txgen expectation: it has more than MIN
+#                                    method-days, Redis's daily totals equal it (agg_check_totals),
+#                                    and each bad row is dead-lettered once, by reason
 #   sys_expect_days EXPECT…          the days the expectations hold, sorted
+#   sys_date_add DAY N               the day N days after DAY (before it when N < 0)
 #   sys_rejected_counts              '# bad_<reason> N' from transactions:rejected, in the
-#                                    order of txgen's expectation (importer_oracle.py)
-#   sys_scale FULL SMALL             FULL, or SMALL when TXAGG_TEST_SCALE=small
+#                                    order of txgen's expectation (oracle.py)
+# (sizes: scaled FULL SMALL from tests/lib/helpers.sh, via tests/lib/tap.sh)
 #
 # Only live processes are registered (a pid is forgotten once reaped), so the
 # cleanup never signals a recycled pid.
 
+. "$TXAGG_ROOT/tests/lib/aggregator_e2e.sh"
+. "$TXAGG_ROOT/tests/lib/persistor.sh"
+. "$TXAGG_ROOT/tests/lib/apitest.sh"
+
 declare -A SYS_AGG SYS_AGG_NAME SYS_AGG_GEN SYS_LIVE
-SYS_IMP=
+SYS_IMP= SYS_IMP_RC= SYS_IMP_WHY=
+
+sys_setup() {
+    pst_setup
+    trap "${1:+$1; }sys_teardown" EXIT
+}
+
+sys_teardown() {
+    sys_cleanup
+    pst_cleanup
+    api_stop
+}
 
 sys_register() { SYS_LIVE[$1]=1; }
 sys_forget() { unset "SYS_LIVE[$1]"; }
@@ -64,13 +95,22 @@ sys_agg_kill() {
 }
 
 sys_agg_stop() {
-    local p=${SYS_AGG[$1]} rc
-    kill -TERM "$p" 2>/dev/null
-    wait "$p"
-    rc=$?
-    sys_forget "$p"
+    local p=${SYS_AGG[$1]}
     unset "SYS_AGG[$1]"
+    sys_stop "$p"
+}
+
+sys_reap() {
+    local rc
+    wait "$1"
+    rc=$?
+    sys_forget "$1"
     return $rc
+}
+
+sys_stop() {
+    kill -TERM "$1" 2>/dev/null
+    sys_reap "$1"
 }
 
 # A replica holds pending entries only between a read and its apply script,
@@ -98,6 +138,16 @@ sys_imp_kill() {
     SYS_IMP=
 }
 
+sys_imp_exited() {
+    kill -0 "$SYS_IMP" 2>/dev/null && return 1
+    sys_reap "$SYS_IMP"
+    SYS_IMP_RC=$?
+    SYS_IMP=
+    SYS_IMP_WHY=
+    [ "$SYS_IMP_RC" = 0 ] || SYS_IMP_WHY="importer exited $SYS_IMP_RC by itself"
+    return 0
+}
+
 # pst_start keeps every pid it started for its EXIT trap; here only live
 # ones are kept, since these tests restart persistors many times.
 sys_pst_start() {
@@ -112,16 +162,23 @@ sys_pst_kill() {
     sys_forget "$1"
 }
 
-syscheck() { python3 "$TXAGG_ROOT/tests/lib/syscheck.py" "$@"; }
+syscheck() { /usr/bin/python3 "$TXAGG_ROOT/tests/lib/oracle.py" "$@"; }
 
 sys_expect_agg() { syscheck agglines "$@" | sort; }
 
-sys_expect_days() { grep -hv '^#' "$@" | cut -f1 | sort -u; }
-
-sys_rejected_counts() {
-    python3 "$TXAGG_ROOT/tests/e2e/importer_oracle.py" stream "$REDIS_PORT" | grep '^# bad_'
+sys_check_exact() {
+    sys_expect_agg "$1" >want.txt
+    check "the expectation has totals to compare ($(wc -l <want.txt) method-days)" [ "$(wc -l <want.txt)" -gt "$2" ]
+    agg_check_totals want.txt "every daily total is exact to the cent (txgen --expect)"
+    is "$(sys_rejected_counts)" "$(grep '^# bad_' "$1")" "each bad row is dead-lettered exactly once, by reason"
 }
 
-sys_scale() {
-    if [ "${TXAGG_TEST_SCALE:-}" = small ]; then echo "$2"; else echo "$1"; fi
+sys_expect_days() { grep -hv '^#' "$@" | cut -f1 | sort -u; }
+
+sys_date_add() {
+    python3 -c "import datetime as d; print(d.date.fromisoformat('$1') + d.timedelta(days=$2))"
+}
+
+sys_rejected_counts() {
+    syscheck stream "$REDIS_PORT" | grep '^# bad_'
 }

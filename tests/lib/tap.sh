@@ -10,7 +10,11 @@
 # failed or none ran.  tests/run.sh counts these lines.
 #
 #   check "the batch lands" wait_until 30 some_condition arg…
-# polls a condition every 0.1 s up to a deadline (never a fixed sleep).
+# polls a condition up to a deadline (never a fixed sleep); wait_until and
+# scaled come from tests/lib/helpers.sh, sourced here.  Sourcing defines
+# functions and the counters only.
+
+. "$(dirname "${BASH_SOURCE[0]}")/helpers.sh"
 
 TAP_N=0
 TAP_FAILED=0
@@ -48,17 +52,6 @@ isnt() {
 # like TEXT REGEX NAME
 like() {
     if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else not_ok "$3" "text:  $(printf '%s' "$1" | head -c 600)" "regex: $2"; fi
-}
-
-# wait_until SECONDS COMMAND… — 0 as soon as COMMAND succeeds, 1 at the deadline.
-wait_until() {
-    local secs=$1 i
-    shift
-    for ((i = 0; i < secs * 10; i++)); do
-        if "$@"; then return 0; fi
-        sleep 0.1
-    done
-    return 1
 }
 
 bail_out() {

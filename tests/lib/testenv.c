@@ -27,6 +27,15 @@ int testenv_have_servers(void)
     return p && !strcmp(p, "1");
 }
 
+int testenv_run_group(const char *name, const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,
+                      CMFixtureFunction teardown)
+{
+    if (!testenv_have_servers()) return 0;
+    int rc = _cmocka_run_group_tests(name, tests, n, setup, teardown);
+    mongo_global_cleanup();
+    return rc;
+}
+
 rconn *testenv_redis(void)
 {
     txagg_config cfg;
@@ -71,6 +80,45 @@ void testenv_drop_mongo_db(void)
     mongoc_database_drop(db, &e); /* "not found" is fine */
     mongoc_database_destroy(db);
     mongoc_client_destroy(c);
+}
+
+void testenv_open_stores(const txagg_config *cfg, rconn **rc, mongoc_client_t **mc, mongoc_collection_t **coll)
+{
+    *rc = testenv_redis();
+    *mc = testenv_mongo();
+    *coll = mongoc_client_get_collection(*mc, cfg->mongodb_database, cfg->mongodb_collection);
+}
+
+void testenv_close_stores(rconn *rc, mongoc_client_t *mc, mongoc_collection_t *coll)
+{
+    mongoc_collection_destroy(coll);
+    mongoc_client_destroy(mc);
+    rconn_free(rc);
+}
+
+static redisReply *vcmd(rconn *rc, const char *fmt, va_list ap)
+{
+    redisReply *r = redisvCommand(rconn_ctx(rc), fmt, ap);
+    if (!r) fail_msg("redis: %s", rconn_ctx(rc)->errstr);
+    if (r->type == REDIS_REPLY_ERROR) fail_msg("redis: %s", r->str);
+    return r;
+}
+
+redisReply *testenv_cmd(rconn *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = vcmd(rc, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+void testenv_cmd_ok(rconn *rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    freeReplyObject(vcmd(rc, fmt, ap));
+    va_end(ap);
 }
 
 const char *testenv_tmpdir(void)

@@ -1,6 +1,6 @@
 /*
  * apiseed — test tool: writes the hot, frozen and cold tiers with the
- * documented schema (DESIGN.md, common/keys.h), and drives archive
+ * documented schema (docs/CONTRACTS.md, common/keys.h), and drives archive
  * migrations the way the persistor does, so the API can be tested before
  * and independently of the persistor.
  *
@@ -13,13 +13,15 @@
  *     through DAY                         SET system:archived_through
  *     version N                           SET system:archive_version
  *   TYPE is deposit or withdrawal; CENTS an integer.  The unique index on
- *   `date` is created first.  Exit 0, or 1 with a message.
+ *   `date` is created first.  Every command that writes Redis also INCRs
+ *   system:hot_version, as the aggregator does when it writes a hash (the
+ *   api's answer cache relies on it).  Exit 0, or 1 with a message.
  *
  *   apiseed migrate --stop-file F [--progress-file P] [--min-rounds N] [--max-rounds N]
  *                   [--late-from DAY --late-to DAY] [--boundary DAY] [--pause-us N]
  *     Rounds until F exists (and at least N rounds ran):
  *       1. late rows: one MULTI adding 1 cent to method "late" (deposits) of every day in
- *          [late-from, late-to], SADD tracked_days;
+ *          [late-from, late-to], SADD tracked_days, INCR hot_version;
  *       2. freeze: one MULTI renaming the agg hashes of the tracked days <= boundary to
  *          frozen keys of a new batch, SREM them, recording the batch, SADD pending, INCR version;
  *       3. per day, one guarded upsert into MongoDB ($inc of the frozen cents and $addToSet of
@@ -27,6 +29,12 @@
  *       4. clean: one MULTI deleting the frozen keys, SREM pending, raising archived_through,
  *          INCR version.
  *     Writes the number of rounds done to P after each round; prints "rounds=N" when it stops.
+ *
+ * A slow machine never costs a write nor doubles one: every Redis write goes
+ * in one MULTI … EXEC settled after a reply timeout (tests/tools/settle.h),
+ * every read is sent again after a reconnect, and MongoDB calls get a
+ * 60 s timeout (MONGODB_TIMEOUT_MS when longer): the upserts of `doc` are not
+ * idempotent, so they are given time rather than retried.
  */
 #include "config.h"
 #include "keys.h"
@@ -35,6 +43,8 @@
 #include "redis.h"
 #include "timeparse.h"
 #include "txn.h"
+
+#include "settle.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,6 +55,7 @@
 
 static txagg_config cfg;
 static rconn *rc;
+static settle st;
 static mongoc_client_t *mc;
 static mongoc_collection_t *coll;
 
@@ -56,11 +67,48 @@ static void die(const char *fmt, const char *a)
     exit(1);
 }
 
-static void rcmd_ok(redisReply *r, const char *what)
+/* A read (or an idempotent command), sent again after a reconnect. */
+static redisReply *rread(const char *fmt, const char *a)
 {
-    if (!r) die("redis: %s failed (I/O)", what);
+    redisReply *r = settle_cmd(&st, fmt, a);
+    if (!r) die("redis: %s", st.err);
     if (r->type == REDIS_REPLY_ERROR) die("redis error: %s", r->str);
-    freeReplyObject(r);
+    return r;
+}
+
+typedef struct cmdlist {
+    int n;
+    char **cmds;
+} cmdlist;
+
+static int append_cmds(redisContext *c, void *arg)
+{
+    const cmdlist *l = arg;
+    for (int i = 0; i < l->n; i++) redisAppendCommand(c, l->cmds[i]);
+    return l->n;
+}
+
+/* The commands in one MULTI, applied exactly once (settle.h).  EXEC's reply,
+ * or NULL when it was lost (the batch applied all the same). */
+static redisReply *multi_exec(int n, char **cmds)
+{
+    cmdlist l = {n, cmds};
+    redisReply *r;
+    if (settle_exec(&st, append_cmds, &l, &r) != 0) die("redis: %s", st.err);
+    for (size_t i = 0; r && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_ERROR) die("redis error in transaction: %s", r->element[i]->str);
+    return r;
+}
+
+/* seed_line's writes: one MULTI per line, which also moves the hot version
+ * as every writer of the hot tier does (the api's answer cache keys on it). */
+static void seed_exec(int n, char (*cmd)[300])
+{
+    char *cmds[5], incr[64];
+    for (int i = 0; i < n; i++) cmds[i] = cmd[i];
+    snprintf(incr, sizeof incr, "INCR %s", KEYS_HOT_VERSION);
+    cmds[n] = incr;
+    freeReplyObject(multi_exec(n + 1, cmds));
 }
 
 static void mongo_update(const char *day, bson_t *filter_extra, bson_t *update)
@@ -95,21 +143,24 @@ static void seed_line(char *line)
     int n = 0;
     for (char *t = strtok(line, " \t\r\n"); t && n < 8; t = strtok(NULL, " \t\r\n")) w[n++] = t;
     if (n == 0 || w[0][0] == '#') return;
-    char key[256];
+    char key[256], c[2][300];
     if (!strcmp(w[0], "hot") && n == 5) {
         check_day(w[1]);
-        keys_agg(key, sizeof key, w[1], check_type(w[2]));
-        rcmd_ok(rconn_cmd(rc, "HINCRBY %s %s %s", key, w[3], w[4]), "HINCRBY");
-        rcmd_ok(rconn_cmd(rc, "SADD %s %s", KEYS_TRACKED_DAYS, w[1]), "SADD");
+        keys_agg(key, sizeof key, NULL, w[1], check_type(w[2]));
+        snprintf(c[0], sizeof c[0], "HINCRBY %.200s %.40s %.40s", key, w[3], w[4]);
+        snprintf(c[1], sizeof c[1], "SADD %s %.15s", KEYS_TRACKED_DAYS, w[1]);
+        seed_exec(2, c);
     } else if (!strcmp(w[0], "frozen") && n == 6) {
         check_day(w[2]);
-        keys_frozen(key, sizeof key, w[1], w[2], check_type(w[3]));
-        rcmd_ok(rconn_cmd(rc, "HINCRBY %s %s %s", key, w[4], w[5]), "HINCRBY");
+        keys_frozen(key, sizeof key, NULL, w[1], w[2], check_type(w[3]));
+        snprintf(c[0], sizeof c[0], "HINCRBY %.200s %.40s %.40s", key, w[4], w[5]);
+        seed_exec(1, c);
     } else if (!strcmp(w[0], "pending") && n == 3) {
-        keys_batch(key, sizeof key, w[1]);
-        rcmd_ok(rconn_cmd(rc, "HSET %s days %s fence 1 state frozen created %lld", key, w[2], (long long)time(NULL)),
-                "HSET");
-        rcmd_ok(rconn_cmd(rc, "SADD %s %s", KEYS_ARCHIVE_PENDING, w[1]), "SADD");
+        keys_batch(key, sizeof key, NULL, w[1]);
+        snprintf(c[0], sizeof c[0], "HSET %.100s days %.120s fence 1 state frozen created %lld", key, w[2],
+                 (long long)time(NULL));
+        snprintf(c[1], sizeof c[1], "SADD %s %.60s", KEYS_ARCHIVE_PENDING, w[1]);
+        seed_exec(2, c);
     } else if (!strcmp(w[0], "doc") && n == 5) {
         check_day(w[1]);
         int k = txn_type_parse(w[2], strlen(w[2]));
@@ -126,9 +177,11 @@ static void seed_line(char *line)
         bson_destroy(u);
     } else if (!strcmp(w[0], "through") && n == 2) {
         check_day(w[1]);
-        rcmd_ok(rconn_cmd(rc, "SET %s %s", KEYS_ARCHIVED_THROUGH, w[1]), "SET");
+        snprintf(c[0], sizeof c[0], "SET %s %.15s", KEYS_ARCHIVED_THROUGH, w[1]);
+        seed_exec(1, c);
     } else if (!strcmp(w[0], "version") && n == 2) {
-        rcmd_ok(rconn_cmd(rc, "SET %s %s", KEYS_ARCHIVE_VERSION, w[1]), "SET");
+        snprintf(c[0], sizeof c[0], "SET %s %.40s", KEYS_ARCHIVE_VERSION, w[1]);
+        seed_exec(1, c);
     } else {
         die("bad command: %s", w[0]);
     }
@@ -143,31 +196,40 @@ typedef struct opts {
     char late_from[16], late_to[16], boundary[16];
 } opts;
 
-static redisReply *multi_exec(int n, char **cmds)
+/* INCR of the archive sequence, its value kept in a key of ours by the same
+ * script, so a lost reply is read back (settle.h applies the batch once). */
+static char incr_key[160];
+
+static int append_incr(redisContext *c, void *arg)
 {
-    redisContext *c = rconn_ctx(rc);
-    if (!c) die("redis: %s", "not connected");
-    redisAppendCommand(c, "MULTI");
-    for (int i = 0; i < n; i++) redisAppendCommand(c, cmds[i]);
-    redisAppendCommand(c, "EXEC");
-    redisReply *r = NULL;
-    for (int i = 0; i < n + 2; i++) {
-        redisReply *x;
-        if (redisGetReply(c, (void **)&x) != REDIS_OK) die("redis: %s", c->errstr);
-        if (x->type == REDIS_REPLY_ERROR) die("redis error in transaction: %s", x->str);
-        if (i == n + 1) r = x;
-        else freeReplyObject(x);
+    (void)arg;
+    redisAppendCommand(c, "EVAL %s 2 %s %s",
+                       "local n = redis.call('INCR', KEYS[1]) redis.call('SET', KEYS[2], n, 'PX', 3600000) return n",
+                       KEYS_ARCHIVE_SEQ, incr_key);
+    return 1;
+}
+
+static long long next_seq(void)
+{
+    redisReply *r;
+    snprintf(incr_key, sizeof incr_key, "%s:seq", st.marker);
+    if (settle_exec(&st, append_incr, NULL, &r) != 0) die("redis: %s", st.err);
+    long long n;
+    if (r) {
+        if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER) die("redis: %s", "INCR failed");
+        n = r->element[0]->integer;
+    } else {
+        r = rread("GET %s", incr_key);
+        if (r->type != REDIS_REPLY_STRING) die("redis: %s", "the sequence's value is lost");
+        n = atoll(r->str);
     }
-    if (r->type != REDIS_REPLY_ARRAY) die("redis: %s", "EXEC failed");
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_ERROR) die("redis error in transaction: %s", r->element[i]->str);
-    return r;
+    freeReplyObject(r);
+    return n;
 }
 
 static int exists(const char *key)
 {
-    redisReply *r = rconn_cmd(rc, "EXISTS %s", key);
-    if (!r) die("redis: %s", "EXISTS failed");
+    redisReply *r = rread("EXISTS %s", key);
     int e = r->integer > 0;
     freeReplyObject(r);
     return e;
@@ -176,8 +238,8 @@ static int exists(const char *key)
 /* One freeze / upsert / clean round.  Returns 1 when something was archived. */
 static int archive_round(const opts *o)
 {
-    redisReply *r = rconn_cmd(rc, "SMEMBERS %s", KEYS_TRACKED_DAYS);
-    if (!r || r->type != REDIS_REPLY_ARRAY) die("redis: %s", "SMEMBERS failed");
+    redisReply *r = rread("SMEMBERS %s", KEYS_TRACKED_DAYS);
+    if (r->type != REDIS_REPLY_ARRAY) die("redis: %s", "SMEMBERS failed");
     char days[512][16];
     int nd = 0;
     for (size_t i = 0; i < r->elements && nd < 512; i++)
@@ -185,11 +247,8 @@ static int archive_round(const opts *o)
     freeReplyObject(r);
     if (nd == 0) return 0;
 
-    r = rconn_cmd(rc, "INCR %s", KEYS_ARCHIVE_SEQ);
-    if (!r) die("redis: %s", "INCR failed");
     char batch[32];
-    snprintf(batch, sizeof batch, "t%lld", r->integer);
-    freeReplyObject(r);
+    snprintf(batch, sizeof batch, "t%lld", next_seq());
 
     /* 1. freeze */
     static char cmdbuf[2048][300];
@@ -200,8 +259,8 @@ static int archive_round(const opts *o)
     for (int i = 0; i < nd; i++) {
         for (int t = 0; t < TXN_TYPES; t++) {
             char from[128], to[160];
-            keys_agg(from, sizeof from, days[i], txn_type_name(t));
-            keys_frozen(to, sizeof to, batch, days[i], txn_type_name(t));
+            keys_agg(from, sizeof from, NULL, days[i], txn_type_name(t));
+            keys_frozen(to, sizeof to, NULL, batch, days[i], txn_type_name(t));
             if (exists(from)) snprintf(cmds[nc] = cmdbuf[nc], 300, "RENAME %s %s", from, to), nc++;
         }
         snprintf(cmds[nc] = cmdbuf[nc], 300, "SREM %s %.15s", KEYS_TRACKED_DAYS, days[i]), nc++;
@@ -211,7 +270,7 @@ static int archive_round(const opts *o)
     }
     char bkey[64];
     static char hset[sizeof daylist + 256];
-    keys_batch(bkey, sizeof bkey, batch);
+    keys_batch(bkey, sizeof bkey, NULL, batch);
     snprintf(hset, sizeof hset, "HSET %s days %s fence 1 state frozen created %lld", bkey, daylist,
              (long long)time(NULL));
     cmds[nc++] = hset;
@@ -225,9 +284,9 @@ static int archive_round(const opts *o)
         int any = 0;
         for (int t = 0; t < TXN_TYPES; t++) {
             char fk[160];
-            keys_frozen(fk, sizeof fk, batch, days[i], txn_type_name(t));
-            r = rconn_cmd(rc, "HGETALL %s", fk);
-            if (!r || r->type != REDIS_REPLY_ARRAY) die("redis: %s", "HGETALL failed");
+            keys_frozen(fk, sizeof fk, NULL, batch, days[i], txn_type_name(t));
+            r = rread("HGETALL %s", fk);
+            if (r->type != REDIS_REPLY_ARRAY) die("redis: %s", "HGETALL failed");
             for (size_t k = 0; k + 1 < r->elements; k += 2) {
                 char path[128];
                 snprintf(path, sizeof path, "%s.%s", txn_type_plural(t), r->element[k]->str);
@@ -251,12 +310,11 @@ static int archive_round(const opts *o)
     for (int i = 0; i < nd; i++)
         for (int t = 0; t < TXN_TYPES; t++) {
             char fk[160];
-            keys_frozen(fk, sizeof fk, batch, days[i], txn_type_name(t));
+            keys_frozen(fk, sizeof fk, NULL, batch, days[i], txn_type_name(t));
             snprintf(cmds[nc] = cmdbuf[nc], 300, "DEL %s", fk), nc++;
         }
     snprintf(cmds[nc] = cmdbuf[nc], 300, "SREM %s %s", KEYS_ARCHIVE_PENDING, batch), nc++;
-    r = rconn_cmd(rc, "GET %s", KEYS_ARCHIVED_THROUGH);
-    if (!r) die("redis: %s", "GET failed");
+    r = rread("GET %s", KEYS_ARCHIVED_THROUGH);
     if (r->type != REDIS_REPLY_STRING || strcmp(r->str, maxday) < 0)
         snprintf(cmds[nc] = cmdbuf[nc], 300, "SET %s %s", KEYS_ARCHIVED_THROUGH, maxday), nc++;
     freeReplyObject(r);
@@ -276,10 +334,11 @@ static void late_rows(const opts *o)
     for (int64_t d = a; d <= b && nc + 2 < 2048; d++) {
         char day[TS_DAY_LEN + 1], key[128];
         ts_format_day(d, day);
-        keys_agg(key, sizeof key, day, txn_type_name(TXN_DEPOSIT));
+        keys_agg(key, sizeof key, NULL, day, txn_type_name(TXN_DEPOSIT));
         snprintf(cmds[nc] = cmdbuf[nc], 300, "HINCRBY %s late 1", key), nc++;
         snprintf(cmds[nc] = cmdbuf[nc], 300, "SADD %s %s", KEYS_TRACKED_DAYS, day), nc++;
     }
+    snprintf(cmds[nc] = cmdbuf[nc], 300, "INCR %s", KEYS_HOT_VERSION), nc++;
     freeReplyObject(multi_exec(nc, cmds));
 }
 
@@ -325,6 +384,8 @@ int main(int argc, char **argv)
     log_init("apiseed", cfg.log_level);
     rc = rconn_new(&cfg, "apiseed");
     if (rconn_ensure(rc)) die("redis: %s", rconn_error(rc));
+    settle_init(&st, rc, "apiseed");
+    if (cfg.mongodb_timeout_ms < 60000) cfg.mongodb_timeout_ms = 60000;
     mongo_global_init();
     mc = mongo_client_new(&cfg, "apiseed", err, sizeof err);
     if (!mc) die("%s", err);

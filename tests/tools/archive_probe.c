@@ -13,7 +13,9 @@
  *       for MS milliseconds: rows for days in [clock day − WINDOW, clock day]
  *       (late rows for archived days included), the clock one day forward
  *       every ROWS_PER_DAY rows; between batches it samples the pending set.
- *       Prints "writer rows=N max_pending=N fence_mismatch=N samples=N".
+ *       Prints "writer rows=N max_pending=N fence_mismatch=N samples=N
+ *       unknown=N lost_replies=N resent=N" (the last three: batches whose
+ *       reply timed out, settled as applied or sent again; tests/tools/settle.h).
  *   archive_probe compare LEDGER…
  *       sums the ledgers (int64) and the tiers per (day, type, method):
  *       hot agg hashes + MongoDB documents + frozen hashes of each pending
@@ -26,7 +28,10 @@
  *       newest_cold (newest document date), docs, max_batches, version.
  *
  * Connection settings come from the environment like every binary's
- * (REDIS_PORT, MONGODB_URI, MONGODB_DATABASE, RETENTION_DAYS…).
+ * (REDIS_PORT, MONGODB_URI, MONGODB_DATABASE, RETENTION_DAYS…).  A reply
+ * timeout never kills it nor costs the ledger a batch: every batch is settled
+ * (tests/tools/settle.h), every read sent again after a reconnect; MongoDB
+ * reads get a 60 s timeout (MONGODB_TIMEOUT_MS when longer).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -44,8 +49,11 @@
 #include "signals.h"
 #include "timeparse.h"
 
+#include "settle.h"
+
 static txagg_config cfg;
 static rconn *rc;
+static settle st;
 
 static const char *const methods[] = {"visa", "mastercard", "paypal", "apple_pay", "bank_transfer"};
 static const char *const types[] = {"deposit", "withdrawal"};
@@ -59,13 +67,20 @@ static void die(const char *what)
 
 static redisReply *cmd(const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    redisContext *c = rconn_ctx(rc);
-    if (!c) die("redis not connected");
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    if (!r) die("redis command failed");
+    /* reads only (and idempotent writes): safe to send again after a reconnect */
+    int64_t deadline = sig_now_ms() + SETTLE_GIVE_UP_MS;
+    redisReply *r = NULL;
+    while (!r) {
+        if (settle_connect(&st, deadline) != 0) die(st.err);
+        va_list ap;
+        va_start(ap, fmt);
+        r = redisvCommand(rconn_ctx(rc), fmt, ap);
+        va_end(ap);
+        if (!r) {
+            rconn_drop(rc);
+            st.client_id = 0;
+        }
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         fprintf(stderr, "archive_probe: redis error: %s\n", r->str);
         exit(2);
@@ -98,37 +113,39 @@ typedef struct row {
     int64_t cents;
 } row;
 
-/* One MULTI: the rows, their days tracked, the clock moved to clock_epoch if
- * later.  The ledger gets the rows after EXEC succeeded. */
-static void apply_rows(FILE *ledger, const row *rows, int n, int64_t clock_epoch)
+/* One batch: the rows, their days tracked, the clock moved to clock_epoch if
+ * later.  Appended between settle.h's MULTI and EXEC (again for a resend). */
+typedef struct batch {
+    const row *rows;
+    int n;
+    int64_t clock_epoch;
+} batch;
+
+static int append_batch(redisContext *c, void *arg)
 {
-    redisContext *c = rconn_ctx(rc);
-    if (!c) die("redis not connected");
+    const batch *b = arg;
     int sent = 0;
-    redisAppendCommand(c, "MULTI");
-    sent++;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < b->n; i++) {
         char key[128];
-        keys_agg(key, sizeof key, rows[i].day, types[rows[i].type]);
-        redisAppendCommand(c, "HINCRBY %s %s %lld", key, rows[i].method, (long long)rows[i].cents);
-        redisAppendCommand(c, "SADD %s %s", KEYS_TRACKED_DAYS, rows[i].day);
+        keys_agg(key, sizeof key, NULL, b->rows[i].day, types[b->rows[i].type]);
+        redisAppendCommand(c, "HINCRBY %s %s %lld", key, b->rows[i].method, (long long)b->rows[i].cents);
+        redisAppendCommand(c, "SADD %s %s", KEYS_TRACKED_DAYS, b->rows[i].day);
         sent += 2;
     }
-    char iso[TS_ISO_LEN + 1] = "";
-    if (clock_epoch > 0) {
-        ts_format_iso(clock_epoch, iso);
+    if (b->clock_epoch > 0) {
+        char iso[TS_ISO_LEN + 1];
+        ts_format_iso(b->clock_epoch, iso);
         redisAppendCommand(c, "SET %s %s", KEYS_VIRTUAL_CLOCK, iso);
         sent++;
     }
-    redisAppendCommand(c, "EXEC");
-    sent++;
-    for (int i = 0; i < sent; i++) {
-        redisReply *r;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK) die("redis pipeline failed");
-        if (i == sent - 1 && (r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(sent - 2)))
-            die("MULTI/EXEC did not apply");
-        freeReplyObject(r);
-    }
+    return sent;
+}
+
+/* The ledger gets the rows once the batch applied (exactly once, settled). */
+static void apply_rows(FILE *ledger, const row *rows, int n, int64_t clock_epoch)
+{
+    batch b = {rows, n, clock_epoch};
+    if (settle_exec(&st, append_batch, &b, NULL) != 0) die(st.err);
     for (int i = 0; i < n; i++)
         fprintf(ledger, "%s %s %s %" PRId64 "\n", rows[i].day, types[rows[i].type], rows[i].method, rows[i].cents);
     fflush(ledger);
@@ -175,6 +192,9 @@ static int do_seed(int argc, char **argv)
     int64_t want = (first + ndays - 1) * 86400 + 12 * 3600;
     if (clock_epoch_now() < want) apply_rows(ledger, batch, 0, want);
     fclose(ledger);
+    if (st.unknown)
+        fprintf(stderr, "archive_probe: seed unknown=%ld lost_replies=%ld resent=%ld\n", st.unknown, st.lost_replies,
+                st.resent);
     return 0;
 }
 
@@ -212,7 +232,7 @@ static int do_writer(int argc, char **argv)
         if ((long)r->elements > max_pending) max_pending = (long)r->elements;
         for (size_t i = 0; i < r->elements; i++) {
             char key[128];
-            keys_batch(key, sizeof key, r->element[i]->str);
+            keys_batch(key, sizeof key, NULL, r->element[i]->str);
             redisReply *f = cmd("HGET %s fence", key);
             const char *idf = strstr(r->element[i]->str, "-f");
             if (f->type == REDIS_REPLY_STRING && idf && strcmp(idf + 2, f->str) != 0) fence_mismatch++;
@@ -223,8 +243,8 @@ static int do_writer(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     fclose(ledger);
-    printf("writer rows=%ld max_pending=%ld fence_mismatch=%ld samples=%ld\n", rows, max_pending, fence_mismatch,
-           samples);
+    printf("writer rows=%ld max_pending=%ld fence_mismatch=%ld samples=%ld unknown=%ld lost_replies=%ld resent=%ld\n",
+           rows, max_pending, fence_mismatch, samples, st.unknown, st.lost_replies, st.resent);
     return 0;
 }
 
@@ -340,6 +360,8 @@ static mongoc_collection_t *coll;
 static void mongo_open(void)
 {
     char err[256];
+    /* compare and state read MongoDB in one pass: given time, never cut short */
+    if (cfg.mongodb_timeout_ms < 60000) cfg.mongodb_timeout_ms = 60000;
     mongo_global_init();
     mc = mongo_client_new(&cfg, "archive_probe", err, sizeof err);
     if (!mc) die(err);
@@ -407,7 +429,7 @@ static void add_pending_frozen(void)
     for (size_t i = 0; i < pend->elements; i++) {
         const char *id = pend->element[i]->str;
         char bkey[128];
-        keys_batch(bkey, sizeof bkey, id);
+        keys_batch(bkey, sizeof bkey, NULL, id);
         redisReply *days = cmd("HGET %s days", bkey);
         if (days->type != REDIS_REPLY_STRING) die("pending batch without days");
         char *list = strdup(days->str), *save = NULL;
@@ -415,7 +437,7 @@ static void add_pending_frozen(void)
             if (doc_lists(d, id)) continue;
             for (int t = 0; t < 2; t++) {
                 char key[160];
-                keys_frozen(key, sizeof key, id, d, types[t]);
+                keys_frozen(key, sizeof key, NULL, id, d, types[t]);
                 add_hash(key, d, t);
             }
         }
@@ -504,7 +526,8 @@ int main(int argc, char **argv)
     if (config_load(&cfg, CFG_ALL, err, sizeof err) != 0) die(err);
     log_init("archive_probe", LOG_LVL_ERROR);
     rc = rconn_new(&cfg, "archive_probe");
-    if (rconn_ensure(rc) != 0) die("cannot reach redis");
+    settle_init(&st, rc, "archive_probe");
+    if (settle_connect(&st, sig_now_ms() + SETTLE_GIVE_UP_MS) != 0) die(st.err);
     int rv;
     if (!strcmp(argv[1], "seed")) rv = do_seed(argc, argv);
     else if (!strcmp(argv[1], "writer")) rv = do_writer(argc, argv);

@@ -64,17 +64,17 @@ static void make_view(cold_view *v, int32_t d0, int n, int step)
     }
 }
 
-static void test_cache_hits_only_covered_ranges_of_its_version(void **st)
+static void test_cache_hits_only_covered_ranges_of_its_version_and_connection_count(void **st)
 {
     (void)st;
     cold_cache *c = cold_cache_new(1 << 20);
     cold_view in = {0}, out = {0};
     make_view(&in, 100, 5, 2); /* docs on days 100,102,...,108; days between have none */
-    assert_false(cold_cache_lookup(c, 7, 100, 110, &out));
-    cold_cache_store(c, 7, 100, 110, &in);
+    assert_false(cold_cache_lookup(c, 1, 7, 100, 110, &out));
+    cold_cache_store(c, 1, 7, 100, 110, &in);
     assert_int_equal(cold_cache_docs(c), 5);
 
-    assert_true(cold_cache_lookup(c, 7, 101, 105, &out)); /* inside the covered range */
+    assert_true(cold_cache_lookup(c, 1, 7, 101, 105, &out)); /* inside the covered range */
     assert_int_equal(out.ndocs, 2);                         /* 102 and 104 */
     assert_int_equal(out.docs[0].day, 102);
     assert_int_equal(out.docs[1].day, 104);
@@ -85,14 +85,15 @@ static void test_cache_hits_only_covered_ranges_of_its_version(void **st)
     assert_null(cold_view_find(&out, 103)); /* known to have no document */
 
     cold_view_reset(&out);
-    assert_false(cold_cache_lookup(c, 7, 99, 105, &out)); /* not covered */
-    assert_false(cold_cache_lookup(c, 8, 101, 105, &out)); /* another version */
+    assert_false(cold_cache_lookup(c, 1, 7, 99, 105, &out)); /* not covered */
+    assert_false(cold_cache_lookup(c, 1, 8, 101, 105, &out)); /* another version */
+    assert_false(cold_cache_lookup(c, 2, 7, 101, 105, &out)); /* the same version in another Redis history */
     assert_int_equal(out.ndocs, 0);
 
     /* A store at a new version drops the old one. */
     make_view(&in, 200, 1, 1);
-    cold_cache_store(c, 8, 200, 200, &in);
-    assert_false(cold_cache_lookup(c, 7, 101, 105, &out));
+    cold_cache_store(c, 1, 8, 200, 200, &in);
+    assert_false(cold_cache_lookup(c, 1, 7, 101, 105, &out));
     assert_int_equal(cold_cache_docs(c), 1);
     cold_view_free(&in);
     cold_view_free(&out);
@@ -105,17 +106,17 @@ static void test_cache_merges_adjacent_ranges_and_replaces_reread_days(void **st
     cold_cache *c = cold_cache_new(1 << 20);
     cold_view in = {0}, out = {0};
     make_view(&in, 10, 3, 1); /* 10..12 */
-    cold_cache_store(c, 1, 10, 12, &in);
+    cold_cache_store(c, 1, 1, 10, 12, &in);
     make_view(&in, 13, 3, 1); /* 13..15 */
-    cold_cache_store(c, 1, 13, 15, &in);
-    assert_true(cold_cache_lookup(c, 1, 11, 14, &out));
+    cold_cache_store(c, 1, 1, 13, 15, &in);
+    assert_true(cold_cache_lookup(c, 1, 1, 11, 14, &out));
     assert_int_equal(out.ndocs, 4);
     /* Re-reading 12..13 with other content replaces those days, keeps the rest. */
     cold_view_reset(&out);
     make_view(&in, 12, 1, 1);
     in.items.v[0].cents = 5;
-    cold_cache_store(c, 1, 12, 13, &in); /* day 13 has no doc any more */
-    assert_true(cold_cache_lookup(c, 1, 10, 15, &out));
+    cold_cache_store(c, 1, 1, 12, 13, &in); /* day 13 has no doc any more */
+    assert_true(cold_cache_lookup(c, 1, 1, 10, 15, &out));
     assert_int_equal(out.ndocs, 5);
     const cold_doc *d12 = cold_view_find(&out, 12);
     assert_non_null(d12);
@@ -135,17 +136,17 @@ static void test_cache_stays_within_its_memory_bound(void **st)
     cold_view in = {0}, out = {0};
     for (int i = 0; i < 200; i++) {
         make_view(&in, i * 10, 10, 1);
-        cold_cache_store(c, 3, i * 10, i * 10 + 9, &in);
+        cold_cache_store(c, 1, 3, i * 10, i * 10 + 9, &in);
         assert_true(cold_cache_bytes(c) <= bound);
         /* what was just stored is always there */
         cold_view_reset(&out);
-        assert_true(cold_cache_lookup(c, 3, i * 10, i * 10 + 9, &out));
+        assert_true(cold_cache_lookup(c, 1, 3, i * 10, i * 10 + 9, &out));
         assert_int_equal(out.ndocs, 10);
     }
     /* a view larger than the bound is not stored at all */
     make_view(&in, 5000, 2000, 1);
-    cold_cache_store(c, 3, 5000, 6999, &in);
-    assert_false(cold_cache_lookup(c, 3, 5000, 5001, &out));
+    cold_cache_store(c, 1, 3, 5000, 6999, &in);
+    assert_false(cold_cache_lookup(c, 1, 3, 5000, 5001, &out));
     cold_view_free(&in);
     cold_view_free(&out);
     cold_cache_free(c);
@@ -156,7 +157,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_compare_is_exact),
         cmocka_unit_test(test_bearer_header_is_required_when_a_token_is_set),
-        cmocka_unit_test(test_cache_hits_only_covered_ranges_of_its_version),
+        cmocka_unit_test(test_cache_hits_only_covered_ranges_of_its_version_and_connection_count),
         cmocka_unit_test(test_cache_merges_adjacent_ranges_and_replaces_reread_days),
         cmocka_unit_test(test_cache_stays_within_its_memory_bound),
     };

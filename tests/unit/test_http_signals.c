@@ -46,9 +46,12 @@ static void fetch(int port, const char *method, const char *path, int *status, c
 }
 
 static int ready_flag;
-static int ready_fn(void *arg)
+static char last_query[64];
+static int ready_fn(void *arg, const char *query)
 {
     (void)arg;
+    snprintf(last_query, sizeof last_query, "%s", query ? query : "(none)");
+    if (query && !strcmp(query, "bad")) return HTTP_BAD_QUERY;
     return ready_flag;
 }
 
@@ -60,7 +63,7 @@ static void test_listener_serves_health_ready_and_metrics(void **st)
     int status;
     metric *m = metrics_counter("t_listener_hits_total", "Test counter", NULL);
     metrics_add(m, 7);
-    http_listener *l = http_listener_start("127.0.0.1", port, ready_fn, NULL, err, sizeof err);
+    http_listener *l = http_listener_start("127.0.0.1", port, HTTP_LISTEN_METRICS, ready_fn, NULL, err, sizeof err);
     assert_non_null(l);
 
     fetch(port, "GET", "/health", &status, body, sizeof body);
@@ -73,6 +76,13 @@ static void test_listener_serves_health_ready_and_metrics(void **st)
     ready_flag = 1;
     fetch(port, "GET", "/ready", &status, body, sizeof body);
     assert_int_equal(status, 200);
+    assert_string_equal(last_query, "(none)");
+    fetch(port, "GET", "/ready?deps=redis", &status, body, sizeof body);
+    assert_int_equal(status, 200);
+    assert_string_equal(last_query, "deps=redis");
+    fetch(port, "GET", "/ready?bad", &status, body, sizeof body);
+    assert_int_equal(status, 400);
+    assert_non_null(strstr(body, "\"detail\""));
 
     fetch(port, "GET", "/metrics", &status, body, sizeof body);
     assert_int_equal(status, 200);
@@ -83,12 +93,47 @@ static void test_listener_serves_health_ready_and_metrics(void **st)
     assert_non_null(strstr(body, "\"detail\""));
     fetch(port, "POST", "/health", &status, body, sizeof body);
     assert_int_equal(status, 405);
+    assert_string_equal(body, "{\"detail\":\"method not allowed (use GET or HEAD)\"}");
 
     /* A second listener on the same port fails with a message, not a crash. */
-    http_listener *dup = http_listener_start("127.0.0.1", port, NULL, NULL, err, sizeof err);
+    http_listener *dup = http_listener_start("127.0.0.1", port, 0, NULL, NULL, err, sizeof err);
     assert_null(dup);
     assert_non_null(strstr(err, "listen"));
     http_listener_stop(l);
+}
+
+/* The api's probe listener: health and readiness only, its /metrics stays
+ * behind the token on the main port. */
+static void test_listener_without_metrics_flag_answers_404_for_metrics(void **st)
+{
+    (void)st;
+    char err[256], body[4096];
+    int status;
+    http_listener *l = http_listener_start("127.0.0.1", 0, 0, NULL, NULL, err, sizeof err);
+    assert_non_null(l);
+    int port = http_listener_port(l);
+    assert_true(port > 0);
+    fetch(port, "GET", "/health", &status, body, sizeof body);
+    assert_int_equal(status, 200);
+    fetch(port, "GET", "/ready", &status, body, sizeof body);
+    assert_int_equal(status, 200);
+    fetch(port, "GET", "/metrics", &status, body, sizeof body);
+    assert_int_equal(status, 404);
+    http_listener_stop(l);
+}
+
+/* One builder of civetweb's listening_ports for all four binaries. */
+static void test_listen_spec_brackets_ipv6_and_refuses_overflow(void **st)
+{
+    (void)st;
+    char buf[64];
+    assert_int_equal(http_listen_spec("127.0.0.1", 8000, buf, sizeof buf), 0);
+    assert_string_equal(buf, "127.0.0.1:8000");
+    assert_int_equal(http_listen_spec("api.internal", 9101, buf, sizeof buf), 0);
+    assert_string_equal(buf, "api.internal:9101");
+    assert_int_equal(http_listen_spec("::1", 8000, buf, sizeof buf), 0);
+    assert_string_equal(buf, "[::1]:8000");
+    assert_int_equal(http_listen_spec("a-very-long-host-name.example", 8000, buf, 16), -1);
 }
 
 static void test_sigterm_interrupts_sleep_and_sets_the_stop_flag(void **st)
@@ -107,6 +152,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listener_serves_health_ready_and_metrics),
+        cmocka_unit_test(test_listener_without_metrics_flag_answers_404_for_metrics),
+        cmocka_unit_test(test_listen_spec_brackets_ipv6_and_refuses_overflow),
         cmocka_unit_test(test_sigterm_interrupts_sleep_and_sets_the_stop_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* Logging quotes free text and reports dependency state once per change;
- * metrics render valid Prometheus text. */
+ * metrics render valid Prometheus text, one group per family; the MongoDB
+ * driver's log lines get the right level. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "mongo.h"
 
 static void test_log_q_escapes_quotes_and_newlines(void **st)
 {
@@ -91,6 +93,95 @@ static void test_metrics_render_families_once_and_cumulative_buckets(void **st)
     free(text);
 }
 
+/* Counts the lines of text that start with prefix. */
+static int count_lines(const char *text, const char *prefix)
+{
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (!strncmp(p, prefix, len)) n++;
+    return n;
+}
+
+/* The api registers a request counter and a latency histogram per route,
+ * route by route: each family must still come out as one group. */
+static void test_metrics_interleaved_families_render_as_one_group_each(void **st)
+{
+    (void)st;
+    int64_t bounds[] = {1000};
+    const char *routes[] = {"route=\"/x\"", "route=\"/y\"", "route=\"/z\""};
+    for (int i = 0; i < 3; i++) {
+        metrics_inc(metrics_counter("t_grp_requests_total", "Requests", routes[i]));
+        metrics_gauge("t_grp_between", "A family registered in between", routes[i]);
+        metrics_observe_us(metrics_histogram("t_grp_duration_seconds", "Duration", routes[i], bounds, 1), 10);
+    }
+    char *text = metrics_render(NULL);
+    assert_non_null(text);
+    const char *fams[] = {"t_grp_requests_total", "t_grp_between", "t_grp_duration_seconds"};
+    for (int f = 0; f < 3; f++) {
+        char help[96], type[96];
+        snprintf(help, sizeof help, "# HELP %s ", fams[f]);
+        snprintf(type, sizeof type, "# TYPE %s ", fams[f]);
+        assert_int_equal(count_lines(text, help), 1);
+        assert_int_equal(count_lines(text, type), 1);
+        /* every sample of the family lies between its # TYPE and the next # HELP */
+        const char *start = strstr(text, type), *end = strstr(start, "\n# HELP ");
+        if (!end) end = start + strlen(start);
+        int inside = 0, all = count_lines(text, fams[f]);
+        for (const char *p = start; p < end; p = strchr(p, '\n') + 1)
+            if (!strncmp(p, fams[f], strlen(fams[f]))) inside++;
+        assert_int_equal(inside, all);
+        assert_true(all >= 3);
+    }
+    free(text);
+}
+
+static void test_metrics_a_second_type_under_one_name_is_refused(void **st)
+{
+    (void)st;
+    assert_non_null(metrics_counter("t_typed_total", "Typed", "a=\"1\""));
+    assert_null(metrics_gauge("t_typed_total", "Typed", "a=\"2\""));
+    assert_non_null(metrics_counter("t_typed_total", "Other help is ignored", "a=\"3\""));
+    char *text = metrics_render(NULL);
+    assert_non_null(strstr(text, "# HELP t_typed_total Typed\n# TYPE t_typed_total counter\n"));
+    assert_null(strstr(text, "t_typed_total{a=\"2\"}"));
+    free(text);
+}
+
+static void test_mongo_driver_io_warnings_are_debug_and_errors_stay_errors(void **st)
+{
+    (void)st;
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_WARNING, "stream", "Failed to buffer 4 bytes"),
+                     LOG_LVL_DEBUG);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_WARNING, "socket", "Failed to connect"), LOG_LVL_DEBUG);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_WARNING, "client", "Couldn't send \"endSessions\": x"),
+                     LOG_LVL_DEBUG);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_WARNING, "cluster", "something else"), LOG_LVL_WARNING);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_ERROR, "stream", "x"), LOG_LVL_ERROR);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_CRITICAL, NULL, NULL), LOG_LVL_ERROR);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_INFO, "client", "x"), LOG_LVL_DEBUG);
+    assert_int_equal(mongo_driver_log_level(MONGOC_LOG_LEVEL_TRACE, "client", "x"), -1);
+}
+
+/* txagg_mongo_up follows what the process last reported (1 before any report). */
+static void test_mongo_up_gauge_follows_the_reported_state(void **st)
+{
+    (void)st;
+    mongo_global_init();
+    char *text = metrics_render(NULL);
+    assert_non_null(strstr(text, "\ntxagg_mongo_up 1\n"));
+    free(text);
+    mongo_report_state("mongodb", 0, "test outage");
+    text = metrics_render(NULL);
+    assert_non_null(strstr(text, "\ntxagg_mongo_up 0\n"));
+    free(text);
+    mongo_report_state("mongodb", 1, NULL);
+    text = metrics_render(NULL);
+    assert_non_null(strstr(text, "\ntxagg_mongo_up 1\n"));
+    free(text);
+    mongo_global_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +190,10 @@ int main(void)
         cmocka_unit_test(test_level_names_parse_case_insensitively),
         cmocka_unit_test(test_log_fail_formats_the_error_and_returns_the_status),
         cmocka_unit_test(test_metrics_render_families_once_and_cumulative_buckets),
+        cmocka_unit_test(test_metrics_interleaved_families_render_as_one_group_each),
+        cmocka_unit_test(test_metrics_a_second_type_under_one_name_is_refused),
+        cmocka_unit_test(test_mongo_driver_io_warnings_are_debug_and_errors_stay_errors),
+        cmocka_unit_test(test_mongo_up_gauge_follows_the_reported_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,22 +10,23 @@
 
 static int parse(const char *s, int64_t *c) { return money_parse(s, strlen(s), c); }
 
+/* text is an amount of want cents. */
+static void assert_parses(const char *text, int64_t want)
+{
+    int64_t c;
+    assert_int_equal(parse(text, &c), MONEY_OK);
+    assert_int_equal(c, want);
+}
+
 static void test_parse_accepts_whole_and_decimal_amounts(void **st)
 {
     (void)st;
-    int64_t c;
-    assert_int_equal(parse("1", &c), MONEY_OK);
-    assert_int_equal(c, 100);
-    assert_int_equal(parse("1.5", &c), MONEY_OK);
-    assert_int_equal(c, 150);
-    assert_int_equal(parse("1.50", &c), MONEY_OK);
-    assert_int_equal(c, 150);
-    assert_int_equal(parse("0.01", &c), MONEY_OK);
-    assert_int_equal(c, 1);
-    assert_int_equal(parse("1687.86", &c), MONEY_OK);
-    assert_int_equal(c, 168786);
-    assert_int_equal(parse("0001.00", &c), MONEY_OK);
-    assert_int_equal(c, 100);
+    assert_parses("1", 100);
+    assert_parses("1.5", 150);
+    assert_parses("1.50", 150);
+    assert_parses("0.01", 1);
+    assert_parses("1687.86", 168786);
+    assert_parses("0001.00", 100);
 }
 
 static void test_parse_bounds_are_one_cent_to_one_billion(void **st)

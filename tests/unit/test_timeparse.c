@@ -1,4 +1,4 @@
-/* The timestamp rule of DESIGN.md, UTC days, leap years and offsets. */
+/* The timestamp rule of docs/CONTRACTS.md, UTC days, leap years and offsets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

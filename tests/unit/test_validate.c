@@ -1,5 +1,5 @@
-/* The input rules of DESIGN.md: the header, and one rejection reason per row
- * in the documented order. */
+/* The input rules of docs/CONTRACTS.md: the header, and one rejection reason
+ * per row in the documented order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
