@@ -6,6 +6,7 @@
 #   make test T=money    only the tests whose file name contains "money"
 #   make deps            install what a fresh Debian bookworm machine lacks
 #   make run             the whole system on this machine, no containers
+#   V=1                  print every command (quiet by default)
 #   make bench           throughput figures (ingest, API)
 #   make fuzz            a bounded libFuzzer run of the query parser
 #   make test-compose    the docker-compose stack, brought up for real
@@ -46,6 +47,20 @@ CFLAGS   := -std=c11 -Wall -Wextra -Werror -O2 -g -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS  := -pthread $(SANFLAGS)
 LDLIBS   := $(PKG_LIBS) -lcivetweb -lcsv -lm
 
+# Quiet by default: one short line per step (none under make -s); V=1 prints
+# every command instead.
+ifeq ($(V),1)
+Q   :=
+msg  = @:
+else
+Q   := @
+ifneq ($(findstring s,$(firstword -$(MAKEFLAGS))),)
+msg  = @:
+else
+msg  = @printf '  %-6s %s\n' '$(1)' '$(2)'
+endif
+endif
+
 SERVICES := importer aggregator persistor api
 .DEFAULT_GOAL := all
 
@@ -57,25 +72,55 @@ assetobj = $(patsubst %,$(BUILD)/gen/%.o,$(1))
 COMMON_OBJ := $(call obj,$(wildcard common/*.c)) $(call luaobj,$(wildcard common/*.lua))
 LIBTXAGG   := $(BUILD)/libtxagg.a
 
+# An archive $(1) of the objects $(2), rebuilt from scratch whenever that
+# list changes (the .objs file), so a deleted source never lingers in a binary.
+define archive_rule
+$(1): $(2) $(1:.a=.objs)
+	$$(call msg,AR,$$@)
+	$$(Q)rm -f $$@
+	$$(Q)$$(AR) rcs $$@ $(2)
+$(1:.a=.objs): FORCE
+	@mkdir -p $$(@D)
+	@echo '$(2)' | cmp -s - $$@ || echo '$(2)' > $$@
+endef
+
 # Each service: main.o plus a static library of its modules, so the tests can
 # link the modules without main().
 define service_rules
 $(1)_MODS := $$(call obj,$$(filter-out $(1)/main.c,$$(wildcard $(1)/*.c))) $$(call luaobj,$$(wildcard $(1)/*.lua)) \
     $$(call assetobj,$$(wildcard $(1)/assets/*))
-$(BUILD)/lib$(1).a: $$($(1)_MODS) $(BUILD)/lib$(1).objs
-	rm -f $$@
-	$$(AR) rcs $$@ $$($(1)_MODS)
-$(BUILD)/lib$(1).objs: FORCE
-	@mkdir -p $$(@D)
-	@echo '$$($(1)_MODS)' | cmp -s - $$@ || echo '$$($(1)_MODS)' > $$@
+$$(eval $$(call archive_rule,$(BUILD)/lib$(1).a,$$($(1)_MODS)))
 $(BINDIR)/$(1): $(BUILD)/$(1)/main.o $(BUILD)/lib$(1).a $(LIBTXAGG)
 	@mkdir -p $$(@D)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(call msg,LD,$$@)
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 SERVICE_LIBS := $(foreach s,$(SERVICES),$(BUILD)/lib$(s).a)
 BINARIES     := $(foreach s,$(SERVICES),$(BINDIR)/$(s)) $(BINDIR)/txgen
+
+# --- the test build -----------------------------------------------------------
+# Test-only code (fault hooks, test seams, accessors only tests call) sits in
+# `#ifdef TXAGG_TESTING`, which only this build defines: a module whose .c
+# mentions it is compiled a second time, with -DTXAGG_TESTING, under
+# $(BUILD)/test-objs, and replaces its release object in the archives the
+# tests link.  So no binary under bin/ holds any of it, and every other object
+# is shared by both builds (headers may guard declarations only, never a
+# type's layout).
+TESTING_SRC := $(shell grep -l TXAGG_TESTING common/*.c $(addsuffix /*.c,$(SERVICES)) 2>/dev/null)
+TESTING_OBJ := $(call obj,$(TESTING_SRC))
+testing     = $(foreach o,$(1),$(if $(filter $(o),$(TESTING_OBJ)),$(o:$(BUILD)/%=$(BUILD)/test-objs/%),$(o)))
+TEST_LIBTXAGG := $(BUILD)/test-objs/libtxagg.a
+TEST_SERVICE_LIBS := $(foreach s,$(SERVICES),$(BUILD)/test-objs/lib$(s).a)
+
+$(eval $(call archive_rule,$(TEST_LIBTXAGG),$(call testing,$(COMMON_OBJ))))
+$(foreach s,$(SERVICES),$(eval $(call archive_rule,$(BUILD)/test-objs/lib$(s).a,$(call testing,$($(s)_MODS)))))
+
+$(BUILD)/test-objs/%.o: %.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$< (test build))
+	$(Q)$(CC) $(CPPFLAGS) -DTXAGG_TESTING $(CFLAGS) -c -o $@ $<
 
 # --- tests --------------------------------------------------------------------
 TESTLIB_OBJ := $(call obj,$(wildcard tests/lib/*.c))
@@ -91,54 +136,60 @@ TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 .SECONDARY:
 all: $(BINARIES)
 
-# An archive is rebuilt from scratch whenever its member list changes (the
-# .objs file), so a deleted source never lingers in a binary.
-$(LIBTXAGG): $(COMMON_OBJ) $(BUILD)/libtxagg.objs
-	rm -f $@
-	$(AR) rcs $@ $(COMMON_OBJ)
-$(BUILD)/libtxagg.objs: FORCE
-	@mkdir -p $(@D)
-	@echo '$(COMMON_OBJ)' | cmp -s - $@ || echo '$(COMMON_OBJ)' > $@
+$(eval $(call archive_rule,$(LIBTXAGG),$(COMMON_OBJ)))
 FORCE:
 
 $(TESTLIB): $(TESTLIB_OBJ)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
-# A test links every service's module archive in one group: it pulls in only
-# the modules it calls, whichever service they belong to.
-$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(SERVICE_LIBS) $(LIBTXAGG)
+# A test links every service's module archive of the test build in one
+# group: it pulls in only the modules it calls, whichever service they
+# belong to.
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(TEST_SERVICE_LIBS) $(TEST_LIBTXAGG)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -I. -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) \
-	    -Wl,--start-group $(SERVICE_LIBS) $(LIBTXAGG) -Wl,--end-group $(LDLIBS) -lcmocka
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -DTXAGG_TESTING -I. -Itests/lib $(CFLAGS) $(LDFLAGS) -o $@ $< $(TESTLIB) \
+	    -Wl,--start-group $(TEST_SERVICE_LIBS) $(TEST_LIBTXAGG) -Wl,--end-group $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/lib/%.o: tests/lib/%.c
+	@mkdir -p $(@D)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) -DTXAGG_TESTING $(CFLAGS) -c -o $@ $<
 
 $(BINDIR)/txgen: $(BUILD)/tests/tools/txgen.o $(LIBTXAGG)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBTXAGG)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 build-tests: all $(TEST_BINS) $(TOOL_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/gen/%.lua.c: %.lua scripts/embed.sh
 	@mkdir -p $(@D)
-	sh scripts/embed.sh $< $@
+	$(call msg,EMBED,$<)
+	$(Q)sh scripts/embed.sh $< $@
 
 $(BUILD)/gen/%.lua.o: $(BUILD)/gen/%.lua.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/gen/%.c: % scripts/embed.sh
 	@mkdir -p $(@D)
-	sh scripts/embed.sh $< $@
+	$(call msg,EMBED,$<)
+	$(Q)sh scripts/embed.sh $< $@
 
 $(BUILD)/gen/%.o: $(BUILD)/gen/%.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -153,7 +204,8 @@ test:
 
 run:
 	@bash scripts/deps.sh --if-missing
-	@$(MAKE) --no-print-directory all
+	@echo "run: building bin/ (make V=1 run shows the commands)"
+	@$(MAKE) --no-print-directory $(if $(filter 1,$(V)),,-s) all
 	@bash scripts/run.sh
 
 bench:
@@ -171,4 +223,4 @@ test-k8s:
 	@bash deploy/k8s/test-k8s.sh
 
 clean:
-	rm -rf build bin
+	$(Q)rm -rf build bin

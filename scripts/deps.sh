@@ -7,12 +7,16 @@
 #   scripts/deps.sh --with fuzz   also clang + libFuzzer (make fuzz)
 #   scripts/deps.sh --with stand-ins   also debootstrap and the static FerretDB even
 #                                 where mongod is installed (deploy/stand-ins/build.sh)
+#   scripts/deps.sh --with compose     also Compose v2 (make test-compose; see below)
 #
 # Installs as root (or through sudo), without prompts: build tools, pkg-config,
 # the five libraries' -dev packages (hiredis, mongo-c-driver, civetweb, cJSON,
-# libcsv), cmocka, redis-server/redis-tools, curl, wrk, python3 (test oracles),
+# libcsv), cmocka, redis-server/redis-tools, curl, wrk, python3 and
+# python3-redis (the test oracle tests/lib/oracle.py reads Redis with it),
 # chromium (the dashboard test renders the page headless), valgrind (the
-# services' leak test);
+# services' leak test), prometheus (promtool and the server: the metrics and
+# alerting-rule tests) with python3-prometheus-client and python3-yaml (their
+# Python oracle);
 # and a MongoDB-wire server: `mongod` if one is on PATH, otherwise FerretDB
 # v1.24.2 built from the Go module proxy into the cache directory
 # ($TXAGG_CACHE, default ~/.cache/txagg).  `go install …@v1.24.2` does not work
@@ -21,8 +25,9 @@
 # does: `go mod download` in a scratch module, copy the module out of the
 # module cache, write the version file, `go build`.
 #
-# Where the Docker CLI is installed but `docker compose` (Compose v2) is not,
-# and a Go toolchain is, it builds Compose v2.29.7 from the Go module proxy
+# With `--with compose` only (no `make test` needs it): where the Docker CLI
+# is installed but `docker compose` (Compose v2) is not, and a Go toolchain
+# is, it builds Compose v2.29.7 from the Go module proxy
 # into the cache directory (~70 s once) and installs it as a Docker CLI plugin
 # (~/.docker/cli-plugins/docker-compose, or under $DOCKER_CONFIG), saying so.
 # Without Go it only says that `make test-compose` falls back to
@@ -50,11 +55,12 @@ say() { [ "$mode" = if-missing ] && [ "${said:-0}" = 0 ] && { said=1; echo "deps
 
 apt_pkgs=(build-essential pkg-config libhiredis-dev libmongoc-dev libbson-dev libcivetweb-dev
     libcjson-dev libcsv-dev libcmocka-dev redis-server redis-tools curl wrk python3 ca-certificates procps
-    chromium valgrind)
+    chromium valgrind prometheus python3-prometheus-client python3-yaml python3-redis)
 for w in "${with[@]}"; do
     case $w in
     fuzz) apt_pkgs+=(clang libclang-rt-14-dev) ;;
     stand-ins) apt_pkgs+=(debootstrap) ;;
+    compose) ;;
     *) echo "deps.sh: unknown --with $w" >&2; exit 2 ;;
     esac
 done
@@ -73,10 +79,12 @@ if [ ! -x "$(txagg_ferretdb_bin)" ] && { [ $want_ferretdb_bin = 1 ] || ! command
     need_ferretdb=1
 fi
 
-# Compose v2: only where the Docker CLI is installed and lacks it.  A plugin
-# already built into the cache is just (re)installed.
+# Compose v2: only when asked for, where the Docker CLI is installed and lacks
+# it.  A plugin already built into the cache is just (re)installed.
 need_compose=0
-if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+want_compose=0
+for w in "${with[@]}"; do [ "$w" = compose ] && want_compose=1; done
+if [ $want_compose = 1 ] && command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
     if [ -x "$(txagg_compose_bin)" ] || txagg_go >/dev/null; then
         need_compose=1
     elif [ "$mode" != if-missing ]; then
@@ -117,6 +125,17 @@ if [ ${#missing_pkgs[@]} -gt 0 ]; then
     $sudo apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}"
     # Debian's package starts a system redis-server where an init system runs;
     # txagg never uses it (every test and `make run` start their own).
+    # Its prometheus package would likewise start a system Prometheus on :9090
+    # under systemd; the tests start their own on free ports, so a service this
+    # install brought in is stopped and disabled again.
+    case " ${missing_pkgs[*]} " in
+    *" prometheus "*)
+        if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+            say "stopping and disabling the system Prometheus the package started (txagg runs its own)"
+            $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+        fi
+        ;;
+    esac
 fi
 
 if [ $need_ferretdb = 1 ]; then

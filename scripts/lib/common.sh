@@ -14,7 +14,8 @@
 #   txagg_pid_running PID    the process runs (not gone, not a zombie)
 #   txagg_wait_http URL [SECONDS]
 #   txagg_wait_tcp HOST PORT [SECONDS]
-#   txagg_wait_cmd SECONDS COMMAND…   poll COMMAND until it succeeds (false on timeout)
+#   txagg_wait_cmd SECONDS COMMAND…   poll COMMAND until it succeeds (false on timeout); the
+#                            deployment tests' wait (tests/ use tests/lib/helpers.sh's wait_until)
 
 TXAGG_FERRETDB_VERSION=v1.24.2
 TXAGG_COMPOSE_VERSION=v2.29.7
