@@ -283,7 +283,10 @@ monitoring_check
 n=0
 for c in $(containers aggregator); do
     h=$(docker inspect -f '{{.Config.Hostname}}' "$c")
-    docker logs "$c" 2>&1 | grep -Eq "msg=\"started\" .* consumer=$h-[0-9]+ group=aggregators " && n=$((n + 1))
+    # Into a variable first: piped into grep -q, a long log dies of SIGPIPE
+    # when grep stops at the match, and pipefail fails the pipeline.
+    logs=$(docker logs "$c" 2>&1)
+    grep -Eq "msg=\"started\" .* consumer=$h-[0-9]+ group=aggregators " <<<"$logs" && n=$((n + 1))
 done
 is "$n" 3 "each aggregator replica reads as its own consumer (hostname-pid)"
 

@@ -51,7 +51,9 @@ isnt() {
 
 # like TEXT REGEX NAME
 like() {
-    if printf '%s' "$1" | grep -Eq -- "$2"; then ok "$3"; else not_ok "$3" "text:  $(printf '%s' "$1" | head -c 600)" "regex: $2"; fi
+    # A here-string, not a pipe: under pipefail, grep -q quitting early would
+    # make a long text's writer die of SIGPIPE and fail the check.
+    if grep -Eq -- "$2" <<<"$1"; then ok "$3"; else not_ok "$3" "text:  $(printf '%s' "$1" | head -c 600)" "regex: $2"; fi
 }
 
 bail_out() {
