@@ -13,5 +13,6 @@ int main(int argc, char **argv)
 {
     txagg_config cfg;
     int rc = cli_start(argc, argv, "aggregator", CFG_AGGREGATOR, usage, &cfg);
+    if (rc == CLI_RUN && cli_refuse_partitions("aggregator", &cfg)) return 2;
     return rc == CLI_RUN ? aggregator_run(&cfg) : rc;
 }

@@ -35,20 +35,20 @@ int cli_setup(const char *prog, unsigned bin, txagg_config *cfg)
         fprintf(stderr, "%s: configuration error: %s\n", prog, err);
         return 2;
     }
-    /* The partitioned hot tier (docs/SCALING.md) has its routing layer and
-     * key schema, not yet the services on top: refuse rather than quietly
-     * run on REDIS_HOST with one partition. */
-    if (cfg->redis_cluster[0] || cfg->redis_partitions > 1) {
-        fprintf(stderr,
-                "%s: configuration error: %s: the hot tier on a Redis Cluster or in several partitions is not "
-                "available in this release (docs/SCALING.md, \"Redis Cluster\"); unset REDIS_CLUSTER and "
-                "REDIS_PARTITIONS to run on one Redis (REDIS_HOST/REDIS_PORT)\n",
-                prog, cfg->redis_cluster[0] ? "REDIS_CLUSTER" : "REDIS_PARTITIONS");
-        return 2;
-    }
     log_init(prog, cfg->log_level);
     sig_install();
     return 0;
+}
+
+int cli_refuse_partitions(const char *prog, const txagg_config *cfg)
+{
+    if (!cfg->redis_cluster[0] && cfg->redis_partitions <= 1) return 0;
+    fprintf(stderr,
+            "%s: configuration error: %s: the hot tier on a Redis Cluster or in several partitions is not "
+            "available in this release for the %s (docs/SCALING.md, \"Redis Cluster\"); unset REDIS_CLUSTER and "
+            "REDIS_PARTITIONS to run on one Redis (REDIS_HOST/REDIS_PORT)\n",
+            prog, cfg->redis_cluster[0] ? "REDIS_CLUSTER" : "REDIS_PARTITIONS", prog);
+    return 2;
 }
 
 int cli_start(int argc, char **argv, const char *prog, unsigned bin, const char *usage, txagg_config *cfg)

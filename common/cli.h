@@ -21,6 +21,11 @@ void cli_usage(FILE *out, unsigned bin, const char *usage);
  * printing "prog: configuration error: VAR: ..." on stderr. */
 int cli_setup(const char *prog, unsigned bin, txagg_config *cfg);
 
+/* For a binary that does not run on a partitioned hot tier yet: 2 after
+ * printing "prog: configuration error: REDIS_CLUSTER: ..." (or
+ * REDIS_PARTITIONS) when either asks for one, else 0. */
+int cli_refuse_partitions(const char *prog, const txagg_config *cfg);
+
 /* What cli_start returns when the binary is to run its loop. */
 #define CLI_RUN (-1)
 

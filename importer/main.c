@@ -53,6 +53,7 @@ int main(int argc, char **argv)
     txagg_config cfg;
     int rc = cli_setup("importer", CFG_IMPORTER, &cfg);
     if (rc) return rc;
+    if (cli_refuse_partitions("importer", &cfg)) return 2;
     if (nfiles == 0 && cfg.csv_path[0]) files[nfiles++] = cfg.csv_path;
     if (nfiles == 0) {
         fprintf(stderr, "importer: no input: give FILE arguments or set CSV_PATH\n");

@@ -54,6 +54,8 @@ int migrate_main(int argc, char **argv)
     txagg_config cfg;
     int rc = cli_setup("persistor", CFG_PERSISTOR, &cfg);
     if (rc) return rc;
+    /* The Python service's data lives on one Redis, under today's names. */
+    if (cli_refuse_partitions("persistor migrate", &cfg)) return MREPORT_EXIT_USAGE;
     return migrate_run(&cfg, check, stdout);
 }
 
