@@ -10,9 +10,9 @@
 # call them one `bash -c` at a time (tests/lib/testcluster.c) and a shell test
 # in one process.  Nodes are stopped by their recorded PID, never by name.
 #
-#   cluster_start DIR                 3 primaries + 3 replicas; returns once every node says
-#                                     cluster_state:ok, all agree on the slot map and every
-#                                     replica is in sync
+#   cluster_start DIR [P [R]]         P primaries with R replicas each (default 3 and 1: 3 + 3);
+#                                     returns once every node says cluster_state:ok, all agree
+#                                     on the slot map and every replica is in sync
 #   cluster_stop DIR                  stop every node started under DIR (TERM, then KILL), remove DIR
 #   cluster_seeds DIR                 127.0.0.1:P,… of every node (a REDIS_CLUSTER value)
 #   cluster_ports DIR / cluster_live_ports DIR   every node's port / the running ones, one a line
@@ -141,16 +141,35 @@ _cluster_spawn() {
     return 1
 }
 
+# 1 or 2 primaries, no replicas: even slot ranges by hand, then every node meets the first.
+_cluster_create_small() {
+    local dir=$1 primaries=$2 replicas=$3 i p first lo hi
+    [ "$replicas" = 0 ] || { echo "fewer than 3 primaries: replicas are not supported here"; return 1; }
+    i=0
+    for p in $(cluster_ports "$dir"); do
+        lo=$((i * 16384 / primaries)) hi=$(((i + 1) * 16384 / primaries - 1))
+        cluster_cli "$dir" "$p" CLUSTER ADDSLOTSRANGE "$lo" "$hi" | grep -qx OK || return 1
+        [ -n "${first:-}" ] || first=$p
+        [ "$p" = "$first" ] || cluster_cli "$dir" "$p" CLUSTER MEET 127.0.0.1 "$first" "$(cat "$dir/nodes/$first/busport")" |
+            grep -qx OK || return 1
+        i=$((i + 1))
+    done
+}
+
 cluster_start() {
-    local dir=$1 i ports
+    local dir=$1 primaries=${2:-3} replicas=${3:-1} i n ports
+    n=$((primaries * (1 + replicas)))
     mkdir -p "$dir/nodes"
     : >"$dir/ports"
-    read -ra ports <<<"$(_cluster_free_ports 12)"
-    for i in 0 1 2 3 4 5; do
-        _cluster_spawn "$dir" cluster "${ports[i]}" "${ports[i + 6]}" || return 1
+    read -ra ports <<<"$(_cluster_free_ports $((2 * n)))"
+    for ((i = 0; i < n; i++)); do
+        _cluster_spawn "$dir" cluster "${ports[i]}" "${ports[i + n]}" || return 1
     done
-    if ! redis-cli --cluster create $(cluster_ports "$dir" | sed 's/^/127.0.0.1:/') \
-        --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1; then
+    if [ "$primaries" -lt 3 ]; then # `--cluster create` wants 3 primaries at least
+        _cluster_create_small "$dir" "$primaries" "$replicas" >"$dir/create.log" 2>&1 ||
+            { echo "cluster_start: creating a $primaries-primary cluster failed (see $dir/create.log)" >&2; return 1; }
+    elif ! redis-cli --cluster create $(cluster_ports "$dir" | sed 's/^/127.0.0.1:/') \
+        --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1; then
         echo "cluster_start: redis-cli --cluster create failed (see $dir/create.log)" >&2
         return 1
     fi
