@@ -624,6 +624,10 @@ static int check_checkpoint(publisher *p, redisContext *c, const commit_batch *b
         log_warn("checkpoint went back (Redis failover?); importing the file again from it",
                  "file=%s key=%s committed_rows=%lld found_rows=%lld found_done=%d", q, p->ck,
                  (long long)p->committed_rows, (long long)rows, done);
+    } else if (other_stripe) {
+        log_error("checkpoint moved by another importer; leaving this file to it",
+                  "file=%s key=%s stripe=%lld found_stripe=%lld found_rows=%lld found_done=%d", q, p->ck,
+                  (long long)p->stripe, (long long)stripe, (long long)rows, done);
     } else {
         log_error("checkpoint moved by another importer; leaving this file to it",
                   "file=%s key=%s expected_rows=%lld found_rows=%lld found_done=%d", q, p->ck,
