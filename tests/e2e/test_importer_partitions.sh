@@ -6,7 +6,7 @@
 # ones in the partition dead-letter streams, totals against txgen's
 # expectation, read by tests/lib/partcheck.py); kill -9 again and again, then
 # the resume is exact, also with another BATCH_SIZE (the stripe recorded at
-# the first import holds); a second run says "already imported"; --force
+# the first import holds); a pipe the same; a second run says "already imported"; --force
 # imports it again in every partition; two importers of one file at once
 # commit each record once; another REDIS_PARTITIONS (or none) refuses with
 # exit 2 and writes nothing.
@@ -75,6 +75,14 @@ $PC stream "$REDIS_PORT" 4 0 small.csv >forced.txt
 is "$(sed -n 's/^# entries //p' forced.txt)" "$(($(sed -n 's/^# good //p' exp0.txt) * 2))" \
     "--force: every accepted row twice"
 like "$(checkpoints)" '^[0-9]+/1/70 [0-9]+/1/70 [0-9]+/1/70 [0-9]+/1/70 $' "--force records its own stripe everywhere"
+
+# --- from a pipe (durable: each partition's batch waits for its primary's replicas) -------
+rcli FLUSHALL >/dev/null
+cat small.csv | BATCH_SIZE=100 "$TXAGG_BIN/importer" - 2>pipe.log
+is "$?" 0 "a pipe imports with REDIS_PARTITIONS=4"
+exactly_once exp0.txt 100 small.csv "from a pipe"
+BATCH_SIZE=100 LOG_LEVEL=INFO "$TXAGG_BIN/importer" small.csv 2>pipe-again.log
+like "$(cat pipe-again.log)" "already imported" "the same file from disk is already imported (one identity)"
 
 # --- the layout is fixed ----------------------------------------------------------------
 len_before=$($PC stream "$REDIS_PORT" 4 0 small.csv | sed -n 's/^# entries //p')
