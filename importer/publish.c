@@ -783,7 +783,7 @@ static void committed(publisher *p, commit_batch *b, import_counts *counts)
     if (counts) {
         counts->published += b->nrows;
         for (int i = 0; i < b->nrej; i++) counts->rejected[b->rej[i].reason]++;
-        counts->batches++;
+        if (!p->tagged || b->nrows + b->nrej) counts->batches++; /* a partition's done mark is no batch */
     }
     commit_batch_clear(b);
 }
