@@ -184,11 +184,6 @@ static int sleep_until(int64_t due_us)
     }
 }
 
-/*
- * Commit the batch in hand (done: the file is finished).  The previous
- * transaction is settled first, since back-pressure may use the connection;
- * wait: also settle this one (end of file, stop, before a pacing sleep).
- */
 /* Settle the transaction in flight, whichever partition's. */
 static int sync_flight(importer *im)
 {
@@ -197,6 +192,11 @@ static int sync_flight(importer *im)
     return f ? publish_sync(f, progress_counts(im->prog)) : PUBLISH_OK;
 }
 
+/*
+ * Commit the batch in hand (done: the file is finished).  The previous
+ * transaction is settled first, since back-pressure may use the connection;
+ * wait: also settle this one (end of file, stop, before a pacing sleep).
+ */
 static int flush(importer *im, int done, int wait)
 {
     import_counts *cnt = progress_counts(im->prog);
@@ -278,7 +278,10 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         if (idx < im->rows[part]) { /* committed by an earlier run: parsed, not published */
             cnt->skipped++;
             if ((cnt->read & 1023) == 0) {
-                if (sig_stopping()) return file_result(im, PUBLISH_STOPPED, s->name);
+                if (sig_stopping()) { /* striped: a batch of another stripe may be in hand */
+                    st = flush(im, 0, 1);
+                    return file_result(im, st == PUBLISH_OK ? PUBLISH_STOPPED : st, s->name);
+                }
                 progress_tick(im->prog, csv_reader_offset(rd));
             }
             continue;

@@ -34,6 +34,18 @@
  * transaction that ran only in part (an XADD failing at run time, which MULTI
  * does not roll back) is reported as fatal, never retried.
  *
+ * Partitions (publish_new_part): the same two round trips on the keys of
+ * one partition, on the connection the tier names for its slot, asked again
+ * before every attempt.  The checkpoint state compared is (rows, done) plus,
+ * when tagged, "no other stripe recorded".  On a cluster a redirection or
+ * refusal (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) of the WATCH/HMGET, of a
+ * queued command (EXECABORT) or of the EXEC means nothing ran: A_REDIRECT /
+ * C_REDIRECT, then redirect() recovers (cluster.h) and settle starts over by
+ * reading the checkpoint where the slot now lives; after ASK the attempt is
+ * made on the named node with ASKING before WATCH, HMGET and MULTI.  A node
+ * that does not answer makes connect_or_stop refresh the map and back off
+ * (never wait for it: a dead primary does not come back at its address).
+ *
  * Hot path: rows are stored formatted in fixed arrays allocated once; the
  * batch's XADDs are written as one preformatted block (append_xadds), the
  * other commands with redisAppendCommandArgv; the whole transaction goes out
