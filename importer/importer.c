@@ -13,6 +13,26 @@
  * lost acknowledged transactions) makes the file start over: reopened,
  * resumed from the checkpoint Redis holds now.
  *
+ * Partitions (REDIS_PARTITIONS, REDIS_CLUSTER; the issue 14 contract §1):
+ * one publisher per partition of the tier.  When the tier is tagged, the
+ * file's data records (0-based, accepted and rejected alike) are cut in
+ * stripes of S records, S = the BATCH_SIZE of the file's first import (the
+ * `stripe` its checkpoints record, whatever BATCH_SIZE is now); stripe k
+ * goes to partition k mod N, and a batch never crosses a stripe boundary.
+ * Partition p's checkpoint `rows` is the offset just past the last record
+ * committed into p, and p's records are committed in order, so record i of
+ * partition p is committed iff i < rows_p: a resumed import parses the file
+ * from the start and publishes exactly the records that fail that test.
+ * One transaction is in flight at a time, whatever its partition (the
+ * partitions may share a connection): the publisher in flight is synced
+ * before another is used.  `done` is written to every partition, after the
+ * whole file is known committed, by a checkpoint-only commit in each; so
+ * one partition saying done means the file is committed ("already
+ * imported"; the other partitions' flags are completed).  --force resets
+ * every partition.  One untagged partition is exactly the import above.
+ * At start the number of partitions is checked against the one the data
+ * was written with (tier_check_layout): another number stops with exit 2.
+ *
  * Exit status: 3 when stopped by a signal (files after it are not started);
  * else 2 when a file was missing, unreadable or had a bad header; else 1 when
  * a file was left to a concurrent importer or Redis ran a transaction only in
@@ -30,6 +50,7 @@
 #include "publish.h"
 #include "redis.h"
 #include "signals.h"
+#include "tier.h"
 #include "validate.h"
 
 #include <errno.h>
@@ -47,8 +68,14 @@ enum file_result { FILE_OK = 0, FILE_FAILED = 1, FILE_BAD = 2, FILE_STOPPED = 3,
 typedef struct importer {
     const txagg_config *cfg;
     const importer_opts *opts;
-    rconn *rc;
-    publisher *pub;
+    tier t;
+    publisher **pubs;   /* one per partition */
+    publisher *pub;     /* the publisher of the batch in hand */
+    publisher *flight;  /* the one whose transaction may be in flight (NULL: none) */
+    int striped;        /* t.tagged: records go to partitions in stripes */
+    int64_t stripe;     /* S of the file being imported */
+    int64_t *rows;      /* per partition: its checkpoint's rows at the file's open */
+    int64_t batch_stripe; /* the stripe of the batch in hand (-1: none) */
     backpressure *bp;
     progress *prog;
     atomic_int redis_up;
@@ -157,6 +184,14 @@ static int sleep_until(int64_t due_us)
     }
 }
 
+/* Settle the transaction in flight, whichever partition's. */
+static int sync_flight(importer *im)
+{
+    publisher *f = im->flight;
+    im->flight = NULL;
+    return f ? publish_sync(f, progress_counts(im->prog)) : PUBLISH_OK;
+}
+
 /*
  * Commit the batch in hand (done: the file is finished).  The previous
  * transaction is settled first, since back-pressure may use the connection;
@@ -165,13 +200,32 @@ static int sleep_until(int64_t due_us)
 static int flush(importer *im, int done, int wait)
 {
     import_counts *cnt = progress_counts(im->prog);
-    int st = publish_sync(im->pub, cnt);
+    int st = sync_flight(im);
     if (st != PUBLISH_OK) return st;
     int acc = publish_accepted(im->pub);
     if (acc > 0 && backpressure_reserve(im->bp, acc) != 0) return PUBLISH_STOPPED;
     st = publish_commit(im->pub, done, cnt);
-    if (st == PUBLISH_OK && wait) st = publish_sync(im->pub, cnt);
+    im->flight = im->pub;
+    if (st == PUBLISH_OK && wait) st = sync_flight(im);
     return st;
+}
+
+/* Striped: the end of the file.  Commit the batch in hand and wait for it,
+ * then mark done in every partition (checkpoint-only commits). */
+static int finish_striped(importer *im)
+{
+    int st = flush(im, 0, 1);
+    for (int p = 0; p < im->t.n && st == PUBLISH_OK; p++) {
+        im->pub = im->pubs[p];
+        st = flush(im, 1, 1);
+    }
+    return st;
+}
+
+/* The partition of record idx (0-based data record). */
+static int record_part(const importer *im, int64_t idx)
+{
+    return im->striped ? (int)((idx / im->stripe) % im->t.n) : 0;
 }
 
 static int file_result(importer *im, int st, const char *name)
@@ -190,7 +244,7 @@ static int file_result(importer *im, int st, const char *name)
 }
 
 /* The rows of an open file, from the record after the header. */
-static int import_rows(importer *im, source *s, csv_reader *rd, const header_map *hm, int64_t skip)
+static int import_rows(importer *im, source *s, csv_reader *rd, const header_map *hm)
 {
     const txagg_config *cfg = im->cfg;
     import_counts *cnt = progress_counts(im->prog);
@@ -201,6 +255,9 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
     csv_record rec;
     valid_row row;
     int st = PUBLISH_OK;
+    int64_t idx = -1; /* the record's index among the data records */
+    im->pub = im->pubs[0];
+    im->batch_stripe = -1;
     for (;;) {
         int got = csv_reader_next(rd, &rec);
         if (got < 0) {
@@ -216,13 +273,23 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         }
         if (got == 0) break;
         cnt->read++;
-        if (cnt->skipped < skip) { /* committed by an earlier run: parsed, not published */
+        idx++;
+        int part = record_part(im, idx);
+        if (idx < im->rows[part]) { /* committed by an earlier run: parsed, not published */
             cnt->skipped++;
             if ((cnt->read & 1023) == 0) {
-                if (sig_stopping()) return file_result(im, PUBLISH_STOPPED, s->name);
+                if (sig_stopping()) { /* striped: a batch of another stripe may be in hand */
+                    st = flush(im, 0, 1);
+                    return file_result(im, st == PUBLISH_OK ? PUBLISH_STOPPED : st, s->name);
+                }
                 progress_tick(im->prog, csv_reader_offset(rd));
             }
             continue;
+        }
+        if (im->striped && im->batch_stripe != idx / im->stripe) { /* a batch never crosses a stripe */
+            if (publish_pending(im->pub) && (st = flush(im, 0, 0)) != PUBLISH_OK) break;
+            im->pub = im->pubs[part];
+            im->batch_stripe = idx / im->stripe;
         }
         int64_t sleep_ms;
         int reason = validate_row(hm, &rec, now, cfg->max_future_days, &row, &sleep_ms);
@@ -246,6 +313,7 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
             st = PUBLISH_FATAL;
             break;
         }
+        if (im->striped) publish_set_end(im->pub, idx + 1);
         if (publish_full(im->pub) && (st = flush(im, 0, 0)) != PUBLISH_OK) break;
         if (sig_stopping()) {
             st = flush(im, 0, 1);
@@ -254,9 +322,68 @@ static int import_rows(importer *im, source *s, csv_reader *rd, const header_map
         }
         if (paced || (cnt->read & 63) == 0) progress_tick(im->prog, csv_reader_offset(rd));
     }
-    if (st == PUBLISH_OK) st = flush(im, 1, 1);
+    if (st == PUBLISH_OK) st = im->striped ? finish_striped(im) : flush(im, 1, 1);
     progress_tick(im->prog, csv_reader_offset(rd));
     return file_result(im, st, s->name);
+}
+
+/*
+ * Open the file in every partition: read each checkpoint (into im->rows),
+ * set the stripe (the one recorded, else BATCH_SIZE).  *rows: the greatest
+ * rows (the records committed so far when the file is done); *done: some
+ * partition says done — the whole file is committed — after the others
+ * were marked done too (a run stopped amid the final marks).  Partitions
+ * recording different stripes belong to different imports: a conflict.
+ */
+static int open_partitions(importer *im, const source *s, int64_t *rows, int *done)
+{
+    int any_done = 0, all_done = 1;
+    int64_t stripe = 0, most = 0;
+    im->flight = NULL;
+    for (int p = 0; p < im->t.n; p++) {
+        int d;
+        publish_set_durable(im->pubs[p], !s->rereadable);
+        int st = publish_open_file(im->pubs[p], s->id, s->name, s->base, &im->rows[p], &d);
+        if (st != PUBLISH_OK) return st;
+        any_done |= d;
+        all_done &= d;
+        if (im->rows[p] > most) most = im->rows[p];
+        int64_t found = publish_stripe_found(im->pubs[p]);
+        if (found && stripe && found != stripe) {
+            char q[1100];
+            log_error("the file's partitions record different stripe sizes (another importer?); leaving the file",
+                      "file=%s id=%s stripe=%lld other=%lld", log_q(q, sizeof q, s->name), s->id, (long long)stripe,
+                      (long long)found);
+            return PUBLISH_CONFLICT;
+        }
+        if (found) stripe = found;
+    }
+    im->stripe = stripe ? stripe : (im->cfg->batch_size > 0 ? im->cfg->batch_size : 1);
+    for (int p = 0; p < im->t.n; p++) publish_set_stripe(im->pubs[p], im->stripe);
+    *rows = most;
+    *done = any_done;
+    if (any_done && !all_done && !im->opts->force) { /* complete the marks a stopped run left */
+        for (int p = 0; p < im->t.n; p++) {
+            im->pub = im->pubs[p];
+            int st = flush(im, 1, 1);
+            if (st != PUBLISH_OK) return st;
+        }
+    }
+    return PUBLISH_OK;
+}
+
+/* --force: every partition's checkpoint back to rows 0, not done, with this
+ * run's BATCH_SIZE as the stripe. */
+static int reset_partitions(importer *im)
+{
+    im->stripe = im->cfg->batch_size > 0 ? im->cfg->batch_size : 1;
+    for (int p = 0; p < im->t.n; p++) {
+        publish_set_stripe(im->pubs[p], im->stripe);
+        int st = publish_reset(im->pubs[p]);
+        if (st != PUBLISH_OK) return st;
+        im->rows[p] = 0;
+    }
+    return PUBLISH_OK;
 }
 
 static int import_file(importer *im, const char *path)
@@ -305,8 +432,7 @@ static int import_file(importer *im, const char *path)
 
     int64_t rows;
     int done;
-    publish_set_durable(im->pub, !s.rereadable);
-    int st = publish_open_file(im->pub, s.id, s.name, s.base, &rows, &done);
+    int st = open_partitions(im, &s, &rows, &done);
     if (st != PUBLISH_OK) {
         result = file_result(im, st, s.name);
         goto out;
@@ -321,7 +447,7 @@ static int import_file(importer *im, const char *path)
     }
     if (done) {
         log_info("importing again (--force)", "file=%s id=%s", log_q(q, sizeof q, s.name), s.id);
-        if ((st = publish_reset(im->pub)) != PUBLISH_OK) {
+        if ((st = reset_partitions(im)) != PUBLISH_OK) {
             result = file_result(im, st, s.name);
             goto out;
         }
@@ -332,7 +458,7 @@ static int import_file(importer *im, const char *path)
     } else {
         log_debug("importing", "file=%s id=%s", log_q(q, sizeof q, s.name), s.id);
     }
-    result = import_rows(im, &s, rd, &hm, rows);
+    result = import_rows(im, &s, rd, &hm);
 out:
     if (result == FILE_AGAIN && !s.rereadable) {
         /* Batches every replica had acknowledged are gone (the replicas too?):
@@ -352,24 +478,48 @@ int importer_run(const txagg_config *cfg, const importer_opts *opts, const char 
 {
     importer im = {.cfg = cfg, .opts = opts};
     atomic_init(&im.redis_up, 0);
-    im.rc = rconn_new(cfg, "importer");
-    im.pub = im.rc ? publish_new(im.rc, cfg->batch_size, &im.redis_up) : NULL;
-    im.bp = im.rc ? backpressure_new(im.rc, cfg->max_backlog, &im.redis_up) : NULL;
-    im.prog = progress_new(isatty(STDERR_FILENO));
-    int status = 0;
+    char err[1024], q[1200];
+    int status = 0, tier_made = tier_init(&im.t, cfg, "importer", err, sizeof err) == 0, tier_ok = tier_made;
     http_listener *http = NULL;
-    if (!im.rc || !im.pub || !im.bp || !im.prog) {
+    if (tier_ok) {
+        im.striped = im.t.tagged;
+        im.pubs = calloc((size_t)im.t.n, sizeof *im.pubs);
+        im.rows = calloc((size_t)im.t.n, sizeof *im.rows);
+        for (int p = 0; im.pubs && p < im.t.n; p++)
+            if (!(im.pubs[p] = publish_new_part(&im.t, p, cfg->batch_size, &im.redis_up))) tier_ok = 0;
+        im.bp = backpressure_new_tier(&im.t, cfg->max_backlog, &im.redis_up);
+    }
+    im.prog = progress_new(isatty(STDERR_FILENO));
+    if (!tier_ok || !im.pubs || !im.rows || !im.bp || !im.prog) {
         log_error("out of memory");
         status = 1;
         goto out;
     }
+    im.pub = im.pubs[0];
     if (cfg->metrics_port) {
-        char err[300], q[400];
         http = http_listener_start(cfg->metrics_host, cfg->metrics_port, HTTP_LISTEN_METRICS, ready, &im, err,
                                    sizeof err);
         if (!http) { /* asked for and not there: a start-up error, nothing imported */
             log_error("cannot start", "detail=%s", log_q(q, sizeof q, err));
             status = 1;
+            goto out;
+        }
+    }
+    /* the number of partitions the data was written with (recorded at the
+     * first start); Redis not answering: wait, like any outage (the
+     * connection or the cluster layer logs it once) */
+    for (;;) {
+        int lr = tier_check_layout(&im.t, err, sizeof err);
+        if (lr == TIER_OK) break;
+        if (lr == TIER_ELAYOUT) {
+            log_error("configuration error: wrong number of partitions; nothing imported", "detail=%s",
+                      log_q(q, sizeof q, err));
+            status = 2;
+            goto out;
+        }
+        atomic_store(&im.redis_up, 0);
+        if (sig_sleep_ms(200)) {
+            status = 3;
             goto out;
         }
     }
@@ -397,7 +547,9 @@ out:
     http_listener_stop(http);
     progress_free(im.prog);
     backpressure_free(im.bp);
-    publish_free(im.pub);
-    rconn_free(im.rc);
+    for (int p = 0; im.pubs && p < im.t.n; p++) publish_free(im.pubs[p]);
+    free(im.pubs);
+    free(im.rows);
+    if (tier_made) tier_free(&im.t);
     return status;
 }

@@ -13,6 +13,9 @@ static const char usage[] =
     "Streams CSV files (or CSV_PATH; '-' is standard input) into the Redis stream\n"
     "`transactions`, validating every row; rejected rows go to `transactions:rejected`.\n"
     "A checkpoint per file makes a restarted import resume and a finished file a no-op.\n"
+    "With REDIS_PARTITIONS > 1 or REDIS_CLUSTER, a file's records go to the partitions'\n"
+    "streams in stripes of BATCH_SIZE records (the size of the file's first import), with\n"
+    "a checkpoint per file and partition.\n"
     "\n"
     "Flags:\n"
     "  --force        import a file again even if its checkpoint says it is done\n"
@@ -23,7 +26,8 @@ static const char usage[] =
     "\n"
     "Exit status: 0 all files imported (or already imported); 2 usage error, missing or\n"
     "unreadable file, or a header without a required column (nothing of that file is\n"
-    "imported, the other files are); 3 stopped by SIGTERM/SIGINT after committing the\n"
+    "imported, the other files are), or REDIS_PARTITIONS other than the number the data\n"
+    "was written with; 3 stopped by SIGTERM/SIGINT after committing the\n"
     "batch in hand (a rerun resumes); 1 another importer was importing the same file, or\n"
     "Redis ran a transaction only in part.\n";
 
@@ -53,7 +57,6 @@ int main(int argc, char **argv)
     txagg_config cfg;
     int rc = cli_setup("importer", CFG_IMPORTER, &cfg);
     if (rc) return rc;
-    if (cli_refuse_partitions("importer", &cfg)) return 2;
     if (nfiles == 0 && cfg.csv_path[0]) files[nfiles++] = cfg.csv_path;
     if (nfiles == 0) {
         fprintf(stderr, "importer: no input: give FILE arguments or set CSV_PATH\n");

@@ -34,6 +34,18 @@
  * transaction that ran only in part (an XADD failing at run time, which MULTI
  * does not roll back) is reported as fatal, never retried.
  *
+ * Partitions (publish_new_part): the same two round trips on the keys of
+ * one partition, on the connection the tier names for its slot, asked again
+ * before every attempt.  The checkpoint state compared is (rows, done) plus,
+ * when tagged, "no other stripe recorded".  On a cluster a redirection or
+ * refusal (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) of the WATCH/HMGET, of a
+ * queued command (EXECABORT) or of the EXEC means nothing ran: A_REDIRECT /
+ * C_REDIRECT, then redirect() recovers (cluster.h) and settle starts over by
+ * reading the checkpoint where the slot now lives; after ASK the attempt is
+ * made on the named node with ASKING before WATCH, HMGET and MULTI.  A node
+ * that does not answer makes connect_or_stop refresh the map and back off
+ * (never wait for it: a dead primary does not come back at its address).
+ *
  * Hot path: rows are stored formatted in fixed arrays allocated once; the
  * batch's XADDs are written as one preformatted block (append_xadds), the
  * other commands with redisAppendCommandArgv; the whole transaction goes out
@@ -42,6 +54,7 @@
  * which ~3,000 in libcsv.
  */
 #include "publish.h"
+#include "cluster.h"
 #include "dynbuf.h"
 #include "keys.h"
 #include "reply_arena.h"
@@ -87,10 +100,23 @@ typedef struct commit_batch {
     size_t text_len, text_cap;
     int64_t to_rows; /* the checkpoint state it commits to (set when sent) */
     int to_done;
+    int64_t end; /* publish_set_end: `rows` after this batch (-1: committed rows + its records) */
 } commit_batch;
 
 struct publisher {
-    rconn *rc;
+    rconn *rc;     /* the connection in use: fixed (publish_new), or the partition's as last asked */
+    tier *t;       /* publish_new_part: the tier and the partition; NULL: rc only, untagged names */
+    int part;
+    int tagged;    /* the checkpoint records `stripe` (t->tagged) */
+    int cluster;   /* redirections are possible (t on a Redis Cluster) */
+    char stream[KEYS_NAME_MAX], rejected[KEYS_NAME_MAX];
+    int64_t stripe;           /* S written with every checkpoint (tagged) */
+    int64_t committed_stripe; /* the stripe the checkpoint holds (0: none), as last known */
+    int resetting;            /* publish_reset: a recorded stripe may differ */
+    rcluster_redirect rd;     /* the last redirection met */
+    int asking;               /* the next attempt goes to ask_rc with ASKING */
+    rconn *ask_rc;
+    int attempt;              /* redirections and losses since the last commit (backoff) */
     atomic_int *up;
     int batch_size;
     commit_batch slot[2];
@@ -118,8 +144,10 @@ struct publisher {
     dynbuf out;        /* the batch's XADDs (append_xadds) */
 };
 
-enum { A_COMMITTED, A_IO, A_NIL, A_REFUSED, A_PARTIAL };           /* outcome of a transaction */
-enum { C_SEND, C_ALREADY, C_IO, C_CONFLICT, C_FATAL, C_BEHIND };            /* outcome of the checkpoint check */
+/* outcome of a transaction; A_REDIRECT: the cluster refused it before it ran (p->rd) */
+enum { A_COMMITTED, A_IO, A_NIL, A_REFUSED, A_PARTIAL, A_REDIRECT };
+/* outcome of the checkpoint check; C_REDIRECT: the cluster answered elsewhere (p->rd) */
+enum { C_SEND, C_ALREADY, C_IO, C_CONFLICT, C_FATAL, C_BEHIND, C_REDIRECT };
 
 /* Decimal digits of v into buf (at least 21 bytes); returns the length. */
 static size_t fmt_i64(char *buf, int64_t v)
@@ -142,6 +170,7 @@ static void commit_batch_clear(commit_batch *b)
 {
     b->nrows = b->nrej = 0;
     b->text_len = 0;
+    b->end = -1;
 }
 
 publisher *publish_new(rconn *rc, int batch_size, atomic_int *up)
@@ -163,8 +192,30 @@ publisher *publish_new(rconn *rc, int batch_size, atomic_int *up)
         }
     }
     p->fill = &p->slot[0];
+    commit_batch_clear(&p->slot[0]);
+    commit_batch_clear(&p->slot[1]);
+    snprintf(p->stream, sizeof p->stream, "%s", KEYS_STREAM);
+    snprintf(p->rejected, sizeof p->rejected, "%s", KEYS_REJECTED);
     return p;
 }
+
+publisher *publish_new_part(tier *t, int part, int batch_size, atomic_int *up)
+{
+    publisher *p = publish_new(NULL, batch_size, up);
+    if (!p) return NULL;
+    p->t = t;
+    p->part = part;
+    p->tagged = t->tagged;
+    p->cluster = rcluster_is_cluster(t->cl);
+    p->stripe = p->batch_size;
+    snprintf(p->stream, sizeof p->stream, "%s", t->parts[part].stream);
+    snprintf(p->rejected, sizeof p->rejected, "%s", t->parts[part].rejected);
+    return p;
+}
+
+void publish_set_stripe(publisher *p, int64_t stripe) { p->stripe = stripe > 0 ? stripe : p->batch_size; }
+int64_t publish_stripe_found(const publisher *p) { return p->committed_stripe; }
+void publish_set_end(publisher *p, int64_t end) { p->fill->end = end; }
 
 void publish_free(publisher *p)
 {
@@ -215,10 +266,20 @@ int publish_add_reject(publisher *p, int reason, int64_t line, const char *raw, 
     return 0;
 }
 
-/* rows / done of an HMGET ck rows done reply; 0, or -1 when malformed. */
-static int parse_checkpoint(const redisReply *r, int64_t *rows, int *done)
+/* rows / done (/ stripe, 0 when absent or not asked) of an HMGET ck rows
+ * done [stripe] reply; 0, or -1 when malformed. */
+static int parse_checkpoint(const redisReply *r, int64_t *rows, int *done, int64_t *stripe)
 {
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return -1;
+    *stripe = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY || (r->elements != 2 && r->elements != 3)) return -1;
+    if (r->elements == 3) {
+        const redisReply *s = r->element[2];
+        if (s->type == REDIS_REPLY_STRING) {
+            if (money_parse_cents(s->str, s->len, stripe) != MONEY_OK || *stripe <= 0) return -1;
+        } else if (s->type != REDIS_REPLY_NIL) {
+            return -1;
+        }
+    }
     const redisReply *a = r->element[0], *b = r->element[1];
     *rows = 0;
     *done = 0;
@@ -232,12 +293,56 @@ static int parse_checkpoint(const redisReply *r, int64_t *rows, int *done)
     return 0;
 }
 
-/* Connected, or -1 when a stop was requested while Redis is unreachable. */
+/*
+ * Connected, or -1 when a stop was requested while Redis is unreachable.  A
+ * partition's publisher asks the tier for the connection serving it every
+ * time (never trusting one kept across a recovery); on a cluster a node that
+ * does not answer makes it refresh the map and back off, since a dead
+ * primary never comes back at its address.
+ */
 static int connect_or_stop(publisher *p)
 {
-    if (rconn_ensure(p->rc) == 0) return 0;
-    set_up(p, 0);
-    return rconn_wait(p->rc);
+    for (int attempt = 0;; attempt++) {
+        rconn *rc = p->t ? tier_conn(p->t, p->part) : p->rc;
+        if (rc && rconn_ensure(rc) == 0) {
+            p->rc = rc;
+            return 0;
+        }
+        set_up(p, 0);
+        if (!p->cluster) {
+            p->rc = rc;
+            return rconn_wait(p->rc);
+        }
+        rcluster_redirect rd = {.kind = RCLUSTER_LOST};
+        if (rcluster_recover(p->t->cl, &rd, attempt > 8 ? 8 : attempt)) return -1;
+    }
+}
+
+/* The next attempt after p->rd (a cluster refused or redirected): -1 when
+ * stopping.  ASK: the next attempt goes to the named node with ASKING (the
+ * slot is migrating); the others recover as cluster.h says. */
+static int redirect(publisher *p)
+{
+    rcluster_redirect *rd = &p->rd;
+    int attempt = p->attempt++;
+    if (attempt > 8) attempt = 8;
+    if (rd->kind == RCLUSTER_ASK) {
+        if (!rd->host[0] && p->rc) snprintf(rd->host, sizeof rd->host, "%s", rconn_host(p->rc));
+        p->ask_rc = rcluster_node(p->t->cl, rd->host, rd->port);
+        p->asking = p->ask_rc != NULL;
+        if (attempt < 2) return sig_stopping() ? -1 : 0;
+        rcluster_redirect wait = {.kind = RCLUSTER_TRYAGAIN}; /* ASK again and again: back off */
+        return rcluster_recover(p->t->cl, &wait, attempt - 2);
+    }
+    p->asking = 0;
+    return rcluster_recover(p->t->cl, rd, attempt);
+}
+
+/* A cluster's refusal or redirection (only on a cluster: one Redis never
+ * sends one, and its error replies keep today's meaning). */
+static int redirected(const publisher *p, const redisReply *r, rcluster_redirect *rd)
+{
+    return p->cluster && rcluster_classify(r, rd) != RCLUSTER_REPLY;
 }
 
 static void drop(publisher *p)
@@ -254,17 +359,33 @@ int publish_open_file(publisher *p, const char *file_id, const char *file, const
     commit_batch_clear(&p->slot[0]);
     commit_batch_clear(&p->slot[1]);
     p->fill = &p->slot[0];
-    keys_checkpoint(p->ck, sizeof p->ck, NULL, file_id);
+    keys_checkpoint(p->ck, sizeof p->ck, p->t ? &p->t->parts[p->part] : NULL, file_id);
     snprintf(p->file, sizeof p->file, "%s", file);
     p->file_len = strlen(p->file);
     snprintf(p->src, sizeof p->src, "%s", src);
     p->src_len = strlen(p->src);
-    for (;;) {
-        if (connect_or_stop(p)) return PUBLISH_STOPPED;
-        redisReply *r = rconn_cmd(p->rc, "HMGET %s rows done", p->ck);
-        if (!r) continue;
+    p->asking = 0;
+    p->attempt = 0;
+    int64_t stripe = 0;
+    for (int attempt = 0;; attempt++) {
+        redisReply *r;
+        if (p->cluster) { /* redirections followed by the cluster layer */
+            r = rcluster_cmd(p->t->cl, p->t->parts[p->part].slot, "HMGET %s rows done stripe", p->ck);
+            if (!r || redirected(p, r, NULL)) {
+                if (r) freeReplyObject(r);
+                set_up(p, 0);
+                rcluster_redirect rd = {.kind = RCLUSTER_LOST};
+                if (rcluster_recover(p->t->cl, &rd, attempt > 8 ? 8 : attempt)) return PUBLISH_STOPPED;
+                continue;
+            }
+        } else {
+            if (connect_or_stop(p)) return PUBLISH_STOPPED;
+            r = p->tagged ? rconn_cmd(p->rc, "HMGET %s rows done stripe", p->ck)
+                          : rconn_cmd(p->rc, "HMGET %s rows done", p->ck);
+            if (!r) continue;
+        }
         set_up(p, 1);
-        int bad = parse_checkpoint(r, rows, done);
+        int bad = parse_checkpoint(r, rows, done, &stripe);
         if (bad) {
             char q[300];
             log_error("unreadable checkpoint", "key=%s reply=%s", p->ck,
@@ -274,6 +395,7 @@ int publish_open_file(publisher *p, const char *file_id, const char *file, const
         if (bad) return PUBLISH_FATAL;
         p->committed_rows = *rows;
         p->committed_done = *done;
+        p->committed_stripe = stripe;
         return PUBLISH_OK;
     }
 }
@@ -294,8 +416,8 @@ static int append_argv(redisContext *c, int argc, const char **argv, const size_
 static int xadd_prefix(publisher *p)
 {
     if (p->xadd_len) return 0;
-    const char *argv[5] = {"XADD", KEYS_STREAM, "*", TXN_ENTRY_FIELD, ""};
-    size_t lens[5] = {4, sizeof KEYS_STREAM - 1, 1, sizeof TXN_ENTRY_FIELD - 1, 0};
+    const char *argv[5] = {"XADD", p->stream, "*", TXN_ENTRY_FIELD, ""};
+    size_t lens[5] = {4, strlen(p->stream), 1, sizeof TXN_ENTRY_FIELD - 1, 0};
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, 5, argv, lens);
     /* ends with the empty value's bulk string "$0\r\n\r\n": cut it */
@@ -339,10 +461,12 @@ static int append_xadds(publisher *p, redisContext *c, const commit_batch *b)
     return redisAppendFormattedCommand(c, dynbuf_ptr(&p->out), dynbuf_len(&p->out)) == REDIS_OK ? 0 : -1;
 }
 
-/* Append MULTI, the entries, the checkpoint HSET (and EXEC unless no_exec). */
-static int append_transaction(publisher *p, redisContext *c, const commit_batch *b, int no_exec)
+/* Append [ASKING,] MULTI, the entries, the checkpoint HSET (and EXEC unless
+ * no_exec).  ASKING before MULTI lasts until EXEC. */
+static int append_transaction(publisher *p, redisContext *c, const commit_batch *b, int no_exec, int asking)
 {
-    const char *multi[] = {"MULTI"};
+    const char *multi[] = {"MULTI"}, *ask[] = {"ASKING"};
+    if (asking && append_argv(c, 1, ask, NULL)) return -1;
     if (append_argv(c, 1, multi, NULL)) return -1;
     if (b->nrows && (xadd_prefix(p) || append_xadds(p, c, b))) return -1;
     for (int i = 0; i < b->nrej; i++) {
@@ -350,16 +474,18 @@ static int append_transaction(publisher *p, redisContext *c, const commit_batch 
         char line[24];
         size_t ll = fmt_i64(line, r->line);
         const char *reason = validate_reason_name(r->reason);
-        const char *argv[11] = {"XADD", KEYS_REJECTED, "*", "reason", reason, "file", p->file,
+        const char *argv[11] = {"XADD", p->rejected, "*", "reason", reason, "file", p->file,
                                 "line", line, "raw", b->text ? b->text + r->off : ""};
-        size_t lens[11] = {4, sizeof KEYS_REJECTED - 1, 1, 6, strlen(reason), 4, p->file_len, 4, ll, 3, r->len};
+        size_t lens[11] = {4, strlen(p->rejected), 1, 6, strlen(reason), 4, p->file_len, 4, ll, 3, r->len};
         if (append_argv(c, 11, argv, lens)) return -1;
     }
     char nrows[24];
     size_t nl = fmt_i64(nrows, b->to_rows);
-    const char *hset[] = {"HSET", p->ck, "rows", nrows, "done", b->to_done ? "1" : "0", "file", p->file};
-    size_t hlens[] = {4, strlen(p->ck), 4, nl, 4, 1, 4, p->file_len};
-    if (append_argv(c, 8, hset, hlens)) return -1;
+    char stripe[24];
+    size_t sl = fmt_i64(stripe, p->stripe);
+    const char *hset[] = {"HSET", p->ck, "rows", nrows, "done", b->to_done ? "1" : "0", "file", p->file, "stripe", stripe};
+    size_t hlens[] = {4, strlen(p->ck), 4, nl, 4, 1, 4, p->file_len, 6, sl};
+    if (append_argv(c, p->tagged ? 10 : 8, hset, hlens)) return -1; /* untagged: today's checkpoint */
     if (no_exec) return 0;
     const char *exec[] = {"EXEC"};
     return append_argv(c, 1, exec, NULL);
@@ -375,26 +501,43 @@ static int flush_output(redisContext *c)
 }
 
 /* Write the transaction of b; 0, or -1 (I/O: part of it may have gone out). */
-static int send_transaction(publisher *p, redisContext *c, const commit_batch *b)
+static int send_transaction(publisher *p, redisContext *c, const commit_batch *b, int asking)
 {
-    if (append_transaction(p, c, b, 0)) return -1;
+    if (append_transaction(p, c, b, 0, asking)) return -1;
     return flush_output(c);
 }
 
-/* Read the replies of b's transaction. */
-static int read_transaction(publisher *p, redisContext *c, const commit_batch *b, char *why, size_t whylen)
+/*
+ * Read the replies of b's transaction ([ASKING's OK,] MULTI's, the QUEUED,
+ * EXEC's).  On a cluster a redirection while queuing (EXECABORT follows) or
+ * at EXEC means the transaction was discarded before it ran: A_REDIRECT,
+ * with p->rd saying where to go.
+ */
+static int read_transaction(publisher *p, redisContext *c, const commit_batch *b, int asking, char *why,
+                            size_t whylen)
 {
-    int nqueued = b->nrows + b->nrej + 1;
+    int nqueued = b->nrows + b->nrej + 1 + (asking ? 1 : 0);
     int result = A_COMMITTED;
     char queued[256] = "";
+    rcluster_redirect qrd = {.kind = RCLUSTER_REPLY};
     reply_arena_reset(&p->arena);
     for (int i = 0; i < nqueued + 2; i++) {
         redisReply *r = NULL;
         if (reply_arena_get_reply(c, &p->arena, &r) != REDIS_OK) return A_IO;
         if (i < nqueued + 1) { /* MULTI's OK, then one QUEUED (or error) per command */
-            if (r->type == REDIS_REPLY_ERROR && !queued[0]) snprintf(queued, sizeof queued, "%s", r->str);
+            if (r->type == REDIS_REPLY_ERROR && !queued[0]) {
+                snprintf(queued, sizeof queued, "%s", r->str);
+                if (!redirected(p, r, &qrd)) qrd.kind = RCLUSTER_REPLY;
+            }
         } else if (r->type == REDIS_REPLY_NIL) {
             result = A_NIL;
+        } else if (redirected(p, r, &p->rd)) { /* at EXEC: discarded */
+            snprintf(why, whylen, "%.200s", r->str);
+            result = A_REDIRECT;
+        } else if (r->type == REDIS_REPLY_ERROR && qrd.kind != RCLUSTER_REPLY && rreply_is_error(r, "EXECABORT")) {
+            p->rd = qrd; /* a command refused while queuing: nothing ran */
+            snprintf(why, whylen, "%.200s", queued);
+            result = A_REDIRECT;
         } else if (r->type == REDIS_REPLY_ERROR) {
             snprintf(why, whylen, "%.200s%s%s", r->str, queued[0] ? ": " : "", queued);
             result = A_REFUSED;
@@ -420,24 +563,45 @@ static void unwatch(publisher *p)
     if (r) freeReplyObject(r);
 }
 
+/* The reply of an ASKING sent before a command: 0, or -1 (I/O). */
+static int skip_asking(redisContext *c)
+{
+    redisReply *a = NULL;
+    if (redisGetReply(c, (void **)&a) != REDIS_OK) return -1;
+    freeReplyObject(a);
+    return 0;
+}
+
 /*
  * Round trip 1: WATCH the checkpoint and read it.  C_SEND: it is still the
  * committed state (watched); C_ALREADY: unknown is set and it is b's target
- * (an earlier attempt committed); C_CONFLICT / C_FATAL: logged, unwatched.
+ * (an earlier attempt committed); C_CONFLICT / C_FATAL: logged, unwatched;
+ * C_REDIRECT: a cluster answered with a redirection (p->rd), nothing watched.
+ * asking: each command goes after an ASKING (the slot is migrating).
  */
-static int check_checkpoint(publisher *p, redisContext *c, const commit_batch *b, int unknown)
+static int check_checkpoint(publisher *p, redisContext *c, const commit_batch *b, int unknown, int asking)
 {
     redisReply *w = NULL, *h = NULL;
+    if (asking) redisAppendCommand(c, "ASKING");
     redisAppendCommand(c, "WATCH %s", p->ck);
-    redisAppendCommand(c, "HMGET %s rows done", p->ck);
-    if (redisGetReply(c, (void **)&w) != REDIS_OK || redisGetReply(c, (void **)&h) != REDIS_OK) {
+    if (asking) redisAppendCommand(c, "ASKING");
+    if (p->tagged) redisAppendCommand(c, "HMGET %s rows done stripe", p->ck);
+    else redisAppendCommand(c, "HMGET %s rows done", p->ck);
+    if ((asking && skip_asking(c)) || redisGetReply(c, (void **)&w) != REDIS_OK ||
+        (asking && skip_asking(c)) || redisGetReply(c, (void **)&h) != REDIS_OK) {
         if (w) freeReplyObject(w);
         return C_IO;
     }
     set_up(p, 1);
-    int64_t rows;
+    if (redirected(p, w, &p->rd) || redirected(p, h, &p->rd)) {
+        freeReplyObject(w);
+        freeReplyObject(h);
+        unwatch(p);
+        return C_REDIRECT;
+    }
+    int64_t rows, stripe;
     int done;
-    int bad = w->type == REDIS_REPLY_ERROR || parse_checkpoint(h, &rows, &done) != 0;
+    int bad = w->type == REDIS_REPLY_ERROR || parse_checkpoint(h, &rows, &done, &stripe) != 0;
     if (bad) {
         char q[300];
         const redisReply *e = w->type == REDIS_REPLY_ERROR ? w : h;
@@ -450,18 +614,21 @@ static int check_checkpoint(publisher *p, redisContext *c, const commit_batch *b
         unwatch(p);
         return C_FATAL;
     }
-    if (unknown && rows == b->to_rows && done == b->to_done) {
+    /* Another stripe size recorded: another importer began the file with
+     * another BATCH_SIZE (a reset by --force may change it) */
+    int other_stripe = p->tagged && stripe && stripe != p->stripe && !p->resetting;
+    if (unknown && rows == b->to_rows && done == b->to_done && !other_stripe) {
         unwatch(p);
         return C_ALREADY;
     }
-    if (rows == p->committed_rows && done == p->committed_done) return C_SEND;
+    if (rows == p->committed_rows && done == p->committed_done && !other_stripe) return C_SEND;
     /* Behind what was committed: a Redis failover to a replica that lacked
      * the last transactions (replication is asynchronous), or a --force reset
      * by another importer.  The stream lost those entries with the checkpoint
      * (one transaction), so importing again from the checkpoint found is
      * exact: every later transaction is still conditional on the state it
      * starts from.  Ahead of it, or elsewhere: another importer has it. */
-    int behind = rows < p->committed_rows || (rows == p->committed_rows && done < p->committed_done);
+    int behind = !other_stripe && (rows < p->committed_rows || (rows == p->committed_rows && done < p->committed_done));
     unwatch(p);
     char q[1100];
     log_q(q, sizeof q, p->file);
@@ -469,6 +636,10 @@ static int check_checkpoint(publisher *p, redisContext *c, const commit_batch *b
         log_warn("checkpoint went back (Redis failover?); importing the file again from it",
                  "file=%s key=%s committed_rows=%lld found_rows=%lld found_done=%d", q, p->ck,
                  (long long)p->committed_rows, (long long)rows, done);
+    } else if (other_stripe) {
+        log_error("checkpoint moved by another importer; leaving this file to it",
+                  "file=%s key=%s stripe=%lld found_stripe=%lld found_rows=%lld found_done=%d", q, p->ck,
+                  (long long)p->stripe, (long long)stripe, (long long)rows, done);
     } else {
         log_error("checkpoint moved by another importer; leaving this file to it",
                   "file=%s key=%s expected_rows=%lld found_rows=%lld found_done=%d", q, p->ck,
@@ -494,7 +665,7 @@ static int fault_cut_before_exec(publisher *p, redisContext *c, commit_batch *b)
 {
     if (p->fault != 1) return 0;
     p->fault = 0;
-    append_transaction(p, c, b, 1);
+    append_transaction(p, c, b, 1, 0);
     flush_output(c);
     drop(p);
     return 1;
@@ -522,27 +693,39 @@ static int settle(publisher *p, commit_batch *b, int unknown)
     int64_t backoff = REFUSED_BACKOFF_MIN_MS;
     char why[512];
     for (;;) {
-        if (connect_or_stop(p)) return PUBLISH_STOPPED;
+        /* an ASK holds for this attempt only */
+        int asking = p->asking;
+        p->asking = 0;
+        if (asking && rconn_ensure(p->ask_rc) == 0) p->rc = p->ask_rc;
+        else if ((asking = 0, connect_or_stop(p))) return PUBLISH_STOPPED;
         redisContext *c = rconn_ctx(p->rc);
-        switch (check_checkpoint(p, c, b, unknown)) {
+        switch (check_checkpoint(p, c, b, unknown, asking)) {
         case C_ALREADY: return PUBLISH_OK;
         case C_IO: drop(p); continue;
         case C_CONFLICT: return PUBLISH_CONFLICT;
         case C_BEHIND: return PUBLISH_ROLLED_BACK;
         case C_FATAL: return PUBLISH_FATAL;
+        case C_REDIRECT:
+            if (redirect(p)) return PUBLISH_STOPPED;
+            continue;
         default: break;
         }
         if (fault_cut_before_exec(p, c, b)) {
             unknown = 1;
             continue;
         }
+        int was_unknown = unknown;
         unknown = 1;
-        int res = send_transaction(p, c, b) == 0 ? read_transaction(p, c, b, why, sizeof why) : A_IO;
+        int res = send_transaction(p, c, b, asking) == 0 ? read_transaction(p, c, b, asking, why, sizeof why) : A_IO;
         res = fault_reply_lost(p, res);
         switch (res) {
         case A_COMMITTED: return PUBLISH_OK;
         case A_IO: drop(p); continue;
         case A_NIL: continue; /* the checkpoint changed under WATCH: reading it tells by whom */
+        case A_REDIRECT: /* discarded before it ran */
+            unknown = was_unknown;
+            if (redirect(p)) return PUBLISH_STOPPED;
+            continue;
         case A_REFUSED:
             log_state_report(&p->refused, "redis (transaction refused)", 0, why);
             if (sig_sleep_ms(backoff)) return PUBLISH_STOPPED;
@@ -607,10 +790,12 @@ static void committed(publisher *p, commit_batch *b, import_counts *counts)
     if (p->refused.known && !p->refused.up) log_state_report(&p->refused, "redis (transaction refused)", 1, NULL);
     p->committed_rows = b->to_rows;
     p->committed_done = b->to_done;
+    if (p->tagged) p->committed_stripe = p->stripe;
+    p->attempt = 0;
     if (counts) {
         counts->published += b->nrows;
         for (int i = 0; i < b->nrej; i++) counts->rejected[b->rej[i].reason]++;
-        counts->batches++;
+        if (!p->tagged || b->nrows + b->nrej) counts->batches++; /* a partition's done mark is no batch */
     }
     commit_batch_clear(b);
 }
@@ -622,12 +807,16 @@ int publish_sync(publisher *p, import_counts *counts)
     p->flight = NULL;
     char why[512];
     redisContext *c = rconn_ctx(p->rc);
-    int res = c && c == p->flight_ctx ? read_transaction(p, c, b, why, sizeof why) : A_IO;
+    int res = c && c == p->flight_ctx ? read_transaction(p, c, b, 0, why, sizeof why) : A_IO;
     res = fault_reply_lost(p, res);
     int st = PUBLISH_OK;
     switch (res) {
     case A_COMMITTED: break;
     case A_PARTIAL: report_partial(p, why); return PUBLISH_FATAL;
+    case A_REDIRECT: /* discarded before it ran: send it where the slot is now */
+        if (redirect(p)) return PUBLISH_STOPPED;
+        st = settle(p, b, 0);
+        break;
     case A_REFUSED: log_state_report(&p->refused, "redis (transaction refused)", 0, why); /* fall through */
     case A_IO:
     case A_NIL:
@@ -646,20 +835,20 @@ int publish_commit(publisher *p, int done, import_counts *counts)
     int st = publish_sync(p, counts);
     if (st != PUBLISH_OK) return st;
     commit_batch *b = p->fill;
-    b->to_rows = p->committed_rows + b->nrows + b->nrej;
+    b->to_rows = b->end >= 0 ? b->end : p->committed_rows + b->nrows + b->nrej;
     b->to_done = done ? 1 : 0;
     if (b->to_rows == p->committed_rows && b->to_done == p->committed_done) return PUBLISH_OK; /* nothing to do */
 
     if (connect_or_stop(p)) return PUBLISH_STOPPED;
     redisContext *c = rconn_ctx(p->rc);
     int unknown = 0;
-    switch (check_checkpoint(p, c, b, 0)) {
+    switch (check_checkpoint(p, c, b, 0, 0)) {
     case C_SEND:
         if (fault_cut_before_exec(p, c, b)) {
             unknown = 1;
             break;
         }
-        if (send_transaction(p, c, b) == 0) { /* in flight: read by the next commit or sync */
+        if (send_transaction(p, c, b, 0) == 0) { /* in flight: read by the next commit or sync */
             p->flight = b;
             p->flight_ctx = c;
             p->fill = b == &p->slot[0] ? &p->slot[1] : &p->slot[0];
@@ -672,6 +861,9 @@ int publish_commit(publisher *p, int done, import_counts *counts)
     case C_CONFLICT: return PUBLISH_CONFLICT;
     case C_BEHIND: return PUBLISH_ROLLED_BACK;
     case C_FATAL: return PUBLISH_FATAL;
+    case C_REDIRECT:
+        if (redirect(p)) return PUBLISH_STOPPED;
+        break;
     default: break;
     }
     st = settle(p, b, unknown);
@@ -688,8 +880,11 @@ int publish_reset(publisher *p)
     commit_batch_clear(b);
     b->to_rows = 0;
     b->to_done = 0;
-    if (p->committed_rows == 0 && p->committed_done == 0) return PUBLISH_OK;
+    int other_stripe = p->tagged && p->committed_stripe && p->committed_stripe != p->stripe;
+    if (p->committed_rows == 0 && p->committed_done == 0 && !other_stripe) return PUBLISH_OK;
+    p->resetting = 1; /* the reset records this run's stripe over the old one */
     st = settle(p, b, 0);
+    p->resetting = 0;
     if (st == PUBLISH_OK) committed(p, b, NULL);
     return st;
 }

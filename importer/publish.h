@@ -7,6 +7,25 @@
  * Checkpoint: hash import:checkpoint:{file id} — rows (data records consumed:
  * accepted + rejected), done (1 when the file was read to its end), file (the
  * name it was last imported under).
+ *
+ * Partitions (publish_new_part, issue 14 contract §1): one publisher per
+ * partition p of the tier, writing p's stream, dead-letter stream and the
+ * file's checkpoint in p (keys_checkpoint(&parts[p], id)), all in p's slot.
+ * When tagged, the checkpoint's `rows` is the record offset just past the
+ * last record of the file committed into p (publish_set_end), and `stripe`
+ * (S, publish_set_stripe) is written with every checkpoint; a checkpoint
+ * holding another stripe belongs to another importer (a conflict) except
+ * for publish_reset.  The connection is asked of the tier before every
+ * attempt; on a cluster MOVED / ASK / TRYAGAIN / CLUSTERDOWN met by the
+ * WATCH, the HMGET, while queuing or at EXEC mean nothing ran: the map is
+ * recovered (cluster.h) and the checkpoint read again where the slot lives
+ * (after ASK: ASKING before WATCH, HMGET and MULTI on the named node).  One
+ * untagged partition writes exactly today's commands and checkpoint.
+ *
+ * Connections shared by several publishers (one Redis: every partition is
+ * on the one connection; a cluster: partitions on one primary) carry one
+ * transaction in flight at a time: the caller syncs a publisher before using
+ * another (importer.c does).
  */
 #ifndef TXAGG_PUBLISH_H
 #define TXAGG_PUBLISH_H
@@ -16,6 +35,7 @@
 
 #include "progress.h"
 #include "redis.h"
+#include "tier.h"
 #include "validate.h"
 
 enum publish_status {
@@ -31,6 +51,16 @@ typedef struct publisher publisher;
 
 /* batch_size: BATCH_SIZE.  up: set to 1/0 as Redis answers or not. */
 publisher *publish_new(rconn *rc, int batch_size, atomic_int *up);
+/* The publisher of partition part of t (t outlives it): keys and connection
+ * from the tier; the stripe defaults to batch_size. */
+publisher *publish_new_part(tier *t, int part, int batch_size, atomic_int *up);
+/* Tagged: the stripe S recorded with every checkpoint (> 0). */
+void publish_set_stripe(publisher *p, int64_t stripe);
+/* Tagged: the stripe the checkpoint held at publish_open_file (0: none). */
+int64_t publish_stripe_found(const publisher *p);
+/* The checkpoint `rows` the batch in hand commits to (the offset just past
+ * its last record); not called: rows + the records in the batch. */
+void publish_set_end(publisher *p, int64_t end);
 void publish_free(publisher *p);
 
 /*
