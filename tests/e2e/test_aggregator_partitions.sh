@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The aggregator on a partitioned hot tier, one Redis, REDIS_PARTITIONS=4
+# (hand-off 2 of the partition contract): partpub writes ≥40k entries (8k
+# under TXAGG_TEST_SCALE=small) straight into the four partition streams
+# transactions{pI:K} in stripes, with malformed ones mixed in, while three
+# aggregator replicas run; one replica is stopped while it holds pending
+# entries and killed with SIGKILL, and the others must claim them
+# (CLAIM_IDLE_MS=1000).  At the end: every partition drained, the totals
+# summed over the partitions' agg hashes exact to the cent against an
+# independent sum (Python over partpub's dump), every partition holding
+# hashes, each malformed entry dead-lettered once, the greatest partition
+# clock = the greatest timestamp, nothing left under untagged names, a
+# replica started with another REDIS_PARTITIONS refused (exit 2, naming the
+# variable), survivors exit 0 on SIGTERM.
+. "$TXAGG_ROOT/tests/lib/tap.sh"
+. "$TXAGG_ROOT/tests/lib/aggpart.sh"
+
+N=$(scaled 40000 8000)
+PARTS=4
+PUB="$TXAGG_TESTBIN/tools/partpub"
+[ -x "$PUB" ] || bail_out "partpub not built ($PUB)"
+AP_PORTS=("$REDIS_PORT")
+export REDIS_PARTITIONS=$PARTS
+
+declare -a pid
+pubpid=
+cleanup() {
+    local p
+    for p in "${pid[@]}" $pubpid; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+
+start_agg() { # slot
+    CONSUMER_NAME="pagg-$1" CLAIM_IDLE_MS=1000 BATCH_SIZE=200 LOG_LEVEL=INFO \
+        "$TXAGG_BIN/aggregator" 2>>"agg-$1.log" &
+    pid[$1]=$!
+}
+
+# SIGSTOP a replica while it holds pending entries in any partition; prints
+# how many (0: not caught, and the replica left running).  Entries must be
+# flowing: a replica stopped inside a blocking read is still handed entries
+# by Redis, so each try keeps it stopped a moment before giving up.
+freeze_with_pending() { # slot
+    local try k n
+    for ((try = 0; try < 30; try++)); do
+        kill -STOP "${pid[$1]}"
+        for ((k = 0; k < 5; k++)); do
+            n=$(ap_pending "pagg-$1")
+            if [ "$n" -gt 0 ]; then
+                echo "$n"
+                return
+            fi
+            sleep 0.1
+        done
+        kill -CONT "${pid[$1]}"
+        sleep "0.0$((RANDOM % 5 + 1))"
+    done
+    echo 0
+}
+
+rm -f dump.txt
+# the first half before any replica runs, the second while they do
+"$PUB" --count $((N / 2)) --seed 7 --days 15 --bad-every 97 --stripe 300 --dump dump.txt >pub1.out 2>pub1.err
+is "$?" 0 "the first half is published into the partitions"
+for s in 0 1 2; do start_agg $s; done
+"$PUB" --count $((N / 2)) --seed 8 --days 15 --bad-every 89 --stripe 300 --rate $((N / 12)) --dump dump.txt \
+    >pub2.out 2>pub2.err &
+pubpid=$!
+
+held=$(freeze_with_pending 2)
+check "replica 2 was stopped holding pending entries ($held)" [ "$held" -gt 0 ]
+kill -KILL "${pid[2]}"
+wait "${pid[2]}" 2>/dev/null
+unset 'pid[2]'
+
+wait "$pubpid"
+is "$?" 0 "the second half is published while the replicas run"
+pubpid=
+
+check "every partition drains: everything delivered and acknowledged" wait_until 180 ap_drained $PARTS
+is "$(ap_pending pagg-2)" 0 "the killed replica's pending entries were claimed by the others, in every partition"
+like "$(cat agg-0.log agg-1.log)" 'msg="entries claimed from idle consumers"' "survivors logged their claims"
+
+ap_oracle dump.txt >want.txt
+ap_totals >got.txt
+check "the oracle has totals to compare ($(wc -l <want.txt) method-days)" [ "$(wc -l <want.txt)" -gt 100 ]
+if cmp -s want.txt got.txt; then ok "every daily total summed over the partitions is exact to the cent"
+else not_ok "every daily total summed over the partitions is exact to the cent" "$(diff want.txt got.txt | head -10)"; fi
+is "$(ap_tags_with_hashes)" $PARTS "every partition holds daily hashes (the stripes spread)"
+is "$(ap_dead_letters)" "$(grep -c '^bad' dump.txt)" "each malformed entry is dead-lettered exactly once"
+is "$(ap_clock)" "$(awk '$1 == "ok" {print $2}' dump.txt | sort | tail -1)" \
+    "the greatest partition clock is the greatest timestamp"
+is "$(redis-cli -p "$REDIS_PORT" --scan --pattern 'agg:*' | grep -vc '}$')" 0 "no hash under an untagged name"
+is "$(redis-cli -p "$REDIS_PORT" EXISTS transactions system:virtual_clock system:tracked_days)" 0 \
+    "no untagged stream, clock or tracked set"
+
+REDIS_PARTITIONS=8 CONSUMER_NAME=wrong timeout 20 "$TXAGG_BIN/aggregator" 2>wrong.log
+is "$?" 2 "a replica started with REDIS_PARTITIONS=8 exits 2"
+like "$(cat wrong.log)" 'REDIS_PARTITIONS=8' "its message names the variable"
+
+for s in 0 1; do
+    kill -TERM "${pid[$s]}"
+    wait "${pid[$s]}"
+    is "$?" 0 "replica $s exits 0 on SIGTERM"
+    unset "pid[$s]"
+done
+errors=$(grep -h 'level=error' agg-*.log | head -3)
+is "$errors" "" "no errors logged"
+done_testing
