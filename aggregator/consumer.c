@@ -161,6 +161,7 @@ int consumer_ready(const consumer *c)
 
 int consumer_idle(const consumer *c)
 {
+    if (!c->solo && c->retry_at && sig_now_ms() < c->retry_at) return 1; /* held off: nothing to do now */
     return c->ring[0].state == S_EMPTY && c->ring[1].state == S_EMPTY && !c->need_recover && !c->need_setup;
 }
 

@@ -51,7 +51,8 @@ void consumer_free(consumer *c);
 
 /* 1 when set up and connected (for /ready). */
 int consumer_ready(const consumer *c);
-/* 1 when nothing is in hand and nothing is due (set-up, recovery). */
+/* 1 when nothing is in hand and nothing is due (set-up, recovery), or the
+ * partition is held off for now. */
 int consumer_idle(const consumer *c);
 /* 1 when the last read found fewer entries than a batch (caught up). */
 int consumer_caught_up(const consumer *c);
