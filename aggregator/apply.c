@@ -68,10 +68,12 @@ static void put_num(apply_args *a, size_t *off, long long v)
     *off += (size_t)n + 1;
 }
 
+#ifdef TXAGG_TESTING
 int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own)
 {
     return apply_build_part(a, b, NULL, group, consumer, own);
 }
+#endif
 
 /* The partition's fixed name, or today's untagged one. */
 #define PART_KEY(part, field, base) ((part) ? (part)->field : (base))

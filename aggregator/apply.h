@@ -65,13 +65,15 @@ void apply_args_free(apply_args *a);
  * the consumer has pending, as the pump's is. */
 enum { APPLY_OWN_IDS = 0, APPLY_OWN_ALL = 1 };
 
-int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own);
-/* The same for one partition of the hot tier (common/tier.h): its stream,
- * tracked set, clock, dead-letter stream, hot version and agg hashes
- * (keys_agg with the partition's tag).  part NULL = one untagged partition,
- * exactly apply_build. */
+/* For one partition of the hot tier (common/tier.h): its stream, tracked
+ * set, clock, dead-letter stream, hot version and agg hashes (keys_agg with
+ * the partition's tag).  part NULL = one untagged partition (today's names). */
 int apply_build_part(apply_args *a, const batch *b, const keys_part *part, const char *group, const char *consumer,
                      int own);
+#ifdef TXAGG_TESTING
+/* apply_build_part of one untagged partition (the tests' form). */
+int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own);
+#endif
 
 /* SCRIPT LOAD (once per process; again after NOSCRIPT).  0 or -1. */
 int apply_load(rconn *rc);

@@ -99,6 +99,7 @@ static void drop_in_hand(consumer *c)
     slot_clear(&c->aux);
 }
 
+#ifdef TXAGG_TESTING
 consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st)
 {
     consumer *c = consumer_alloc(name, batch_size, block_ms, st);
@@ -108,6 +109,8 @@ consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms
     c->solo = 1;
     return c;
 }
+#endif
+
 
 consumer *consumer_new_part(tier *t, int p, const char *name, int batch_size, int block_ms, agg_stats *st)
 {

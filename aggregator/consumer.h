@@ -42,11 +42,14 @@
 
 typedef struct consumer consumer;
 
-/* name: the consumer name (unique per replica).  block_ms: XREADGROUP BLOCK,
- * keep it below REDIS_TIMEOUT_MS.  st: counters to update (agg_stats_init'ed). */
-consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st);
-/* The same for partition p of the tier (t outlives the consumer). */
+/* The consumer of partition p of the tier (t outlives the consumer).  name:
+ * the consumer name (unique per replica).  block_ms: XREADGROUP BLOCK, keep
+ * it below REDIS_TIMEOUT_MS.  st: counters to update (agg_stats_init'ed). */
 consumer *consumer_new_part(tier *t, int p, const char *name, int batch_size, int block_ms, agg_stats *st);
+#ifdef TXAGG_TESTING
+/* A consumer of one untagged partition on one fixed rconn (the tests' form). */
+consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st);
+#endif
 void consumer_free(consumer *c);
 
 /* 1 when set up and connected (for /ready). */

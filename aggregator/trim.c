@@ -35,11 +35,13 @@ static long long trimmed(redisReply *r)
     return n;
 }
 
+#ifdef TXAGG_TESTING
 long long trim_stream(rconn *rc)
 {
     const char *argv[] = {KEYS_STREAM};
     return trimmed(rscript_run(rc, &trim_script, 1, 1, argv, NULL));
 }
+#endif
 
 long long trim_stream_part(tier *t, int p)
 {
@@ -56,10 +58,12 @@ static long long dead_trimmed(redisReply *r, long long maxlen)
     return n;
 }
 
+#ifdef TXAGG_TESTING
 long long trim_dead_letters(rconn *rc, long long maxlen)
 {
     return dead_trimmed(rconn_cmd(rc, "XTRIM %s MAXLEN ~ %lld", KEYS_REJECTED, maxlen), maxlen);
 }
+#endif
 
 long long trim_dead_letters_part(tier *t, int p, long long maxlen)
 {
@@ -89,6 +93,7 @@ static long long reaped(redisReply *r, const char *idle)
     return n;
 }
 
+#ifdef TXAGG_TESTING
 long long trim_reap_consumers(rconn *rc, const char *group, const char *self, int64_t min_idle_ms)
 {
     char idle[32];
@@ -96,6 +101,7 @@ long long trim_reap_consumers(rconn *rc, const char *group, const char *self, in
     const char *argv[] = {KEYS_STREAM, group, self, idle};
     return reaped(rscript_run(rc, &reap_script, 1, 4, argv, NULL), idle);
 }
+#endif
 
 long long trim_reap_part(tier *t, int p, const char *group, const char *self, int64_t min_idle_ms)
 {
