@@ -222,6 +222,8 @@ static void redirected(consumer *c, const rcluster_redirect *rd, const char *wha
     drop_in_hand(c);
     c->need_setup = c->need_recover = 1;
     if (c->t) rcluster_recover(c->t->cl, rd, c->redirs < 3 ? c->redirs : 3);
+    if (c->solo && rd->kind == RCLUSTER_ASK) /* a slot mid-migration: nothing else to do meanwhile */
+        sig_sleep_ms((int64_t)20 << (c->redirs < 4 ? c->redirs : 4));
     hold_off(c, 0);
     c->redirs++;
 }
@@ -698,7 +700,7 @@ long consumer_step(consumer *c)
         if (c->cluster) { /* the node may be gone for good: never wait on it, ask the cluster again */
             if (!c->rc || rconn_ensure(c->rc) != 0) {
                 rcluster_redirect lost = {.kind = RCLUSTER_LOST};
-                rcluster_recover(c->t->cl, &lost, 0);
+                rcluster_recover(c->t->cl, &lost, c->redirs < 5 ? c->redirs : 5); /* backs off 20 … 500 ms */
                 hold_off(c, 0);
                 c->redirs++;
                 return 0;

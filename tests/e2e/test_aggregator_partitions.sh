@@ -11,7 +11,7 @@
 # hashes, each malformed entry dead-lettered once, the greatest partition
 # clock = the greatest timestamp, nothing left under untagged names, a
 # replica started with another REDIS_PARTITIONS refused (exit 2, naming the
-# variable), survivors exit 0 on SIGTERM.
+# variable), an idle replica not spinning, survivors exit 0 on SIGTERM.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/aggpart.sh"
 
@@ -97,6 +97,13 @@ is "$(ap_clock)" "$(awk '$1 == "ok" {print $2}' dump.txt | sort | tail -1)" \
 is "$(redis-cli -p "$REDIS_PORT" --scan --pattern 'agg:*' | grep -vc '}$')" 0 "no hash under an untagged name"
 is "$(redis-cli -p "$REDIS_PORT" EXISTS transactions system:virtual_clock system:tracked_days)" 0 \
     "no untagged stream, clock or tracked set"
+
+# idle: every partition empty, the replicas block in turn instead of polling
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+t0=$(cpu_ticks "${pid[0]}")
+sleep 3
+used=$(($(cpu_ticks "${pid[0]}") - t0))
+check "an idle replica does not spin: $used CPU ticks in 3 s (under 100, i.e. a third of one core)" [ "$used" -lt 100 ]
 
 REDIS_PARTITIONS=8 CONSUMER_NAME=wrong timeout 20 "$TXAGG_BIN/aggregator" 2>wrong.log
 is "$?" 2 "a replica started with REDIS_PARTITIONS=8 exits 2"
