@@ -22,7 +22,7 @@ extern const char lua_aggregator_apply[];
 static rscript apply_script = RSCRIPT_INIT("apply", lua_aggregator_apply);
 
 #define NUM_MAX 24 /* a formatted integer with its NUL */
-#define AGG_KEY_MAX 48
+#define AGG_KEY_MAX KEYS_NAME_MAX
 
 void apply_args_init(apply_args *a) { memset(a, 0, sizeof *a); }
 
@@ -68,7 +68,18 @@ static void put_num(apply_args *a, size_t *off, long long v)
     *off += (size_t)n + 1;
 }
 
+#ifdef TXAGG_TESTING
 int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own)
+{
+    return apply_build_part(a, b, NULL, group, consumer, own);
+}
+#endif
+
+/* The partition's fixed name, or today's untagged one. */
+#define PART_KEY(part, field, base) ((part) ? (part)->field : (base))
+
+int apply_build_part(apply_args *a, const batch *b, const keys_part *part, const char *group, const char *consumer,
+                     int own)
 {
     if (b->n_ids == 0) return -1;
     size_t argc = 5 + b->n_groups + 7 + (own == APPLY_OWN_ALL ? 0 : b->n_ids) + b->n_groups + 2 * b->n_cells + b->n_days + 4 * batch_n_dead(b);
@@ -77,14 +88,13 @@ int apply_build(apply_args *a, const batch *b, const char *group, const char *co
     a->argc = 0;
     size_t off = 0;
 
-    put(a, KEYS_STREAM, strlen(KEYS_STREAM));
-    put(a, KEYS_TRACKED_DAYS, strlen(KEYS_TRACKED_DAYS));
-    put(a, KEYS_VIRTUAL_CLOCK, strlen(KEYS_VIRTUAL_CLOCK));
-    put(a, KEYS_REJECTED, strlen(KEYS_REJECTED));
-    put(a, KEYS_HOT_VERSION, strlen(KEYS_HOT_VERSION));
+    const char *fixed[5] = {PART_KEY(part, stream, KEYS_STREAM), PART_KEY(part, tracked, KEYS_TRACKED_DAYS),
+                            PART_KEY(part, clock, KEYS_VIRTUAL_CLOCK), PART_KEY(part, rejected, KEYS_REJECTED),
+                            PART_KEY(part, hot_version, KEYS_HOT_VERSION)};
+    for (int k = 0; k < 5; k++) put(a, fixed[k], strlen(fixed[k]));
     for (size_t g = 0; g < b->n_groups; g++) {
         char *k = a->buf + off;
-        size_t n = keys_agg(k, AGG_KEY_MAX, NULL, b->groups[g].daystr, txn_type_name(b->groups[g].type));
+        size_t n = keys_agg(k, AGG_KEY_MAX, part, b->groups[g].daystr, txn_type_name(b->groups[g].type));
         if (n == 0) return -1;
         put(a, k, n);
         off += n + 1;
@@ -135,6 +145,7 @@ void apply_parse_reply(const redisReply *r, apply_result *res)
 {
     res->count = 0;
     res->err[0] = '\0';
+    rcluster_kind k = rcluster_classify(r, &res->rd);
     if (!r) {
         res->status = APPLY_EIO;
         snprintf(res->err, sizeof res->err, "connection lost");
@@ -142,7 +153,8 @@ void apply_parse_reply(const redisReply *r, apply_result *res)
     }
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(res->err, sizeof res->err, "%s", r->str);
-        if (rreply_is_error(r, "NOSCRIPT")) res->status = APPLY_NOSCRIPT;
+        if (k != RCLUSTER_REPLY && k != RCLUSTER_LOST) res->status = APPLY_REDIRECT;
+        else if (rreply_is_error(r, "NOSCRIPT")) res->status = APPLY_NOSCRIPT;
         else if (rreply_is_error(r, "REFUSED ")) res->status = APPLY_REFUSED;
         /* XPENDING on a missing key or group, inside the script */
         else if (strstr(r->str, "NOGROUP") || strstr(r->str, "no such key")) res->status = APPLY_NOGROUP;

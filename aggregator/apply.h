@@ -18,6 +18,8 @@
 #include <stddef.h>
 
 #include "batch.h"
+#include "cluster.h"
+#include "keys.h"
 #include "redis.h"
 
 enum apply_status {
@@ -27,6 +29,8 @@ enum apply_status {
     APPLY_NOGROUP = 3,  /* the stream or the group is gone: nothing written */
     APPLY_REFUSED = 4,  /* one counter cannot take its increment (err names it): nothing written;
                            retrying cannot cure it, isolate the entries behind it */
+    APPLY_REDIRECT = 5, /* a Redis Cluster refusal (MOVED, ASK, TRYAGAIN, CLUSTERDOWN; rd says which):
+                           the script did not run; recover the slot map and re-read state */
     APPLY_EREPLY = -2,  /* the script refused the batch (err says why): nothing written */
     APPLY_EIO = -1,     /* connection lost: the outcome is unknown */
 };
@@ -35,6 +39,7 @@ typedef struct apply_result {
     int status;
     long long count;
     char err[256];
+    rcluster_redirect rd; /* APPLY_REDIRECT: where the slot went */
 } apply_result;
 
 /* The EVALSHA arguments (keys first), pointing into the batch and into buf:
@@ -60,7 +65,15 @@ void apply_args_free(apply_args *a);
  * the consumer has pending, as the pump's is. */
 enum { APPLY_OWN_IDS = 0, APPLY_OWN_ALL = 1 };
 
+/* For one partition of the hot tier (common/tier.h): its stream, tracked
+ * set, clock, dead-letter stream, hot version and agg hashes (keys_agg with
+ * the partition's tag).  part NULL = one untagged partition (today's names). */
+int apply_build_part(apply_args *a, const batch *b, const keys_part *part, const char *group, const char *consumer,
+                     int own);
+#ifdef TXAGG_TESTING
+/* apply_build_part of one untagged partition (the tests' form). */
 int apply_build(apply_args *a, const batch *b, const char *group, const char *consumer, int own);
+#endif
 
 /* SCRIPT LOAD (once per process; again after NOSCRIPT).  0 or -1. */
 int apply_load(rconn *rc);

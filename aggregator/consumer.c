@@ -56,7 +56,14 @@ typedef struct slot {
 } slot;
 
 struct consumer {
-    rconn *rc;
+    rconn *rc;    /* the connection serving the partition (re-asked of the tier at every step) */
+    tier *t;      /* NULL: a consumer of one fixed rconn (consumer_new) */
+    int p;        /* the partition (t set) */
+    keys_part part; /* its key names (today's untagged names for consumer_new) */
+    int cluster;  /* Redis Cluster: never wait on one node, recover the slot map instead */
+    int solo;     /* the only partition: block and linger inside the pump, as always */
+    int64_t retry_at; /* not solo: skip this partition until then (outage, redirection, refusal) */
+    int redirs;   /* recoveries since the last batch applied (backoff) */
     agg_stats *st;
     char name[128];
     int batch_size;
@@ -72,6 +79,8 @@ struct consumer {
     int refused;      /* the script is refusing our batches (logged once per change) */
     int last_partial; /* the last batch applied was not full: we are caught up */
 };
+
+static consumer *consumer_alloc(const char *name, int batch_size, int block_ms, agg_stats *st);
 
 static void slot_clear(slot *s)
 {
@@ -90,7 +99,32 @@ static void drop_in_hand(consumer *c)
     slot_clear(&c->aux);
 }
 
+#ifdef TXAGG_TESTING
 consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st)
+{
+    consumer *c = consumer_alloc(name, batch_size, block_ms, st);
+    if (!c) return NULL;
+    c->rc = rc;
+    keys_parts_init(&c->part, 1, 0);
+    c->solo = 1;
+    return c;
+}
+#endif
+
+
+consumer *consumer_new_part(tier *t, int p, const char *name, int batch_size, int block_ms, agg_stats *st)
+{
+    consumer *c = consumer_alloc(name, batch_size, block_ms, st);
+    if (!c) return NULL;
+    c->t = t;
+    c->p = p;
+    c->part = t->parts[p];
+    c->cluster = rcluster_is_cluster(t->cl);
+    c->solo = t->n == 1;
+    return c;
+}
+
+static consumer *consumer_alloc(const char *name, int batch_size, int block_ms, agg_stats *st)
 {
     consumer *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -100,7 +134,6 @@ consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms
         consumer_free(c);
         return NULL;
     }
-    c->rc = rc;
     c->st = st;
     snprintf(c->name, sizeof c->name, "%s", name);
     c->batch_size = batch_size > 0 ? batch_size : 1;
@@ -124,15 +157,85 @@ void consumer_free(consumer *c)
     free(c);
 }
 
-int consumer_ready(const consumer *c) { return c->set_up && !c->need_setup && rconn_connected(c->rc); }
-
-/* A connection error: the context is gone, so is anything in flight. */
-static long fail_io(consumer *c)
+int consumer_ready(const consumer *c)
 {
-    rconn_drop(c->rc);
+    return c->set_up && !c->need_setup && c->rc && rconn_connected(c->rc);
+}
+
+int consumer_idle(const consumer *c)
+{
+    if (!c->solo && c->retry_at && sig_now_ms() < c->retry_at) return 1; /* held off: nothing to do now */
+    return c->ring[0].state == S_EMPTY && c->ring[1].state == S_EMPTY && !c->need_recover && !c->need_setup;
+}
+
+int consumer_caught_up(const consumer *c) { return c->last_partial; }
+
+/* Not solo: leave this partition alone for a while (growing with the
+ * recoveries since the last batch applied), so one failing partition costs
+ * the others nothing but a skipped turn. */
+static void hold_off(consumer *c, int64_t ms)
+{
+    if (c->solo) return;
+    int64_t backoff = (int64_t)20 << (c->redirs < 6 ? c->redirs : 6);
+    c->retry_at = sig_now_ms() + (ms > backoff ? ms : backoff);
+}
+
+/* The connection serving the partition now.  A different one than before
+ * (the slot moved: failover, resharding) means that whatever is in hand was
+ * read elsewhere: drop it, set up and recover there (state is re-read,
+ * never trusted from before). */
+static void refresh_conn(consumer *c)
+{
+    if (!c->t) return;
+    rconn *rc = tier_conn(c->t, c->p);
+    if (rc == c->rc) return;
+    if (c->rc) log_info("partition served by another node now", "partition=%d node=%s:%d", c->p,
+                        rc ? rconn_host(rc) : "none", rc ? rconn_port(rc) : 0);
+    c->rc = rc;
     drop_in_hand(c);
     c->need_setup = c->need_recover = 1;
+}
+
+/* A connection error: the context is gone, so is anything in flight.  On a
+ * cluster the slot map is read again (the node may be gone for good). */
+static long fail_io(consumer *c)
+{
+    if (c->rc) rconn_drop(c->rc);
+    drop_in_hand(c);
+    c->need_setup = c->need_recover = 1;
+    if (c->cluster) rcluster_refresh(c->t->cl);
+    hold_off(c, 0);
+    c->redirs++;
     return -1;
+}
+
+/* A Redis Cluster refusal (MOVED, ASK, TRYAGAIN, CLUSTERDOWN): nothing ran.
+ * Recover the map (rcluster_recover: refresh, re-point, back off), forget
+ * what is in hand and re-read state where the slot now lives. */
+static void redirected(consumer *c, const rcluster_redirect *rd, const char *what)
+{
+    char q[300];
+    snprintf(q, sizeof q, "%s", what);
+    if (!c->redirs)
+        log_info("partition redirected; recovering the slot map and re-reading its state", "partition=%d reply=%s",
+                 c->p, q);
+    drop_in_hand(c);
+    c->need_setup = c->need_recover = 1;
+    if (c->t) rcluster_recover(c->t->cl, rd, c->redirs < 3 ? c->redirs : 3);
+    if (c->solo && rd->kind == RCLUSTER_ASK) /* a slot mid-migration: nothing else to do meanwhile */
+        sig_sleep_ms((int64_t)20 << (c->redirs < 4 ? c->redirs : 4));
+    hold_off(c, 0);
+    c->redirs++;
+}
+
+/* 1 (handled) when r is a cluster refusal. */
+static int cluster_refusal(consumer *c, const redisReply *r)
+{
+    rcluster_redirect rd;
+    rcluster_kind k = rcluster_classify(r, &rd);
+    if (!r || k == RCLUSTER_REPLY || k == RCLUSTER_LOST) return 0;
+    redirected(c, &rd, r->str);
+    return 1;
 }
 
 /* ---- parsing ------------------------------------------------------------- */
@@ -190,7 +293,7 @@ static const redisReply *read_entries(const redisReply *r)
 static redisReply *slot_cmd(consumer *c, slot *s, const char *fmt, ...)
 {
     slot_clear(s);
-    if (rconn_ensure(c->rc) != 0) return NULL;
+    if (!c->rc || rconn_ensure(c->rc) != 0) return NULL;
     redisContext *ctx = rconn_ctx(c->rc);
     va_list ap;
     va_start(ap, fmt);
@@ -217,6 +320,10 @@ static long slot_parse(consumer *c, slot *s)
     if (r->type == REDIS_REPLY_NIL) {
         slot_clear(s);
         return 0;
+    }
+    if (cluster_refusal(c, r)) {
+        slot_clear(s);
+        return -1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         char q[300];
@@ -269,6 +376,7 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
         metrics_add(c->st->refused, b->n_refused);
         metrics_add(c->st->gone, b->n_gone);
         metrics_inc(c->st->batches);
+        c->redirs = 0;
         if (c->refused) log_info("batches apply again");
         c->refused = 0;
         log_debug("batch applied", "entries=%zu valid=%zu malformed=%zu gone=%zu", b->n_ids, b->n_valid,
@@ -284,6 +392,9 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
         log_warn("consumer group missing, creating it again", "group=%s", KEYS_GROUP);
         c->need_setup = c->need_recover = 1;
         return 0;
+    case APPLY_REDIRECT:
+        redirected(c, &res->rd, res->err);
+        return 0;
     case APPLY_NOSCRIPT: /* handled by the caller; not expected here */
     case APPLY_REFUSED:  /* isolated by the caller; here only if isolation itself failed */
     case APPLY_EREPLY:
@@ -295,7 +406,8 @@ static long settle(consumer *c, const batch *b, const apply_result *res)
         else log_debug("batch refused again", "err=%s", log_q(q, sizeof q, res->err));
         c->refused = 1;
         c->need_recover = 1;
-        sig_sleep_ms(1000);
+        if (c->solo) sig_sleep_ms(1000);
+        else hold_off(c, 1000); /* the other partitions go on meanwhile */
         return 0;
     case APPLY_EIO:
     default:
@@ -343,7 +455,7 @@ static long apply_part(consumer *c, const redisReply *entries, size_t lo, size_t
             return -1;
     }
     apply_result res;
-    if (apply_build(&c->args, b, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) return -1;
+    if (apply_build_part(&c->args, b, &c->part, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) return -1;
     apply_run(c->rc, &c->args, &res);
     if (res.status == APPLY_REFUSED && !dead) {
         if (hi - lo == 1) { /* this entry is the one */
@@ -372,7 +484,7 @@ static long isolate(consumer *c, slot *s, const apply_result *res)
     long n = s->entries ? apply_part(c, s->entries, 0, s->entries->elements, NULL) : -1;
     if (n < 0) {
         c->need_recover = 1;
-        return rconn_connected(c->rc) ? 0 : -1;
+        return c->rc && rconn_connected(c->rc) ? 0 : -1;
     }
     log_warn("entries dead-lettered: their counter refused them", "reason=%s entries=%" PRIu64 " applied=%ld",
              BATCH_REASON_REFUSED, metrics_value(c->st->refused) - refused_before, n);
@@ -384,7 +496,7 @@ static long isolate(consumer *c, slot *s, const apply_result *res)
  * be built). */
 static long apply_slot_sync(consumer *c, slot *s, apply_result *res)
 {
-    if (apply_build(&c->args, &s->b, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) {
+    if (apply_build_part(&c->args, &s->b, &c->part, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) {
         log_error("cannot build the apply arguments (out of memory)");
         res->status = APPLY_EREPLY;
         slot_clear(s);
@@ -400,9 +512,14 @@ static long apply_slot_sync(consumer *c, slot *s, apply_result *res)
 
 int consumer_setup(consumer *c)
 {
-    if (rconn_ensure(c->rc) != 0) return -1;
-    redisReply *r = rconn_cmd(c->rc, "XGROUP CREATE %s %s 0 MKSTREAM", KEYS_STREAM, KEYS_GROUP);
+    refresh_conn(c);
+    if (!c->rc || rconn_ensure(c->rc) != 0) return -1;
+    redisReply *r = rconn_cmd(c->rc, "XGROUP CREATE %s %s 0 MKSTREAM", c->part.stream, KEYS_GROUP);
     if (!r) return -1;
+    if (cluster_refusal(c, r)) {
+        freeReplyObject(r);
+        return -1;
+    }
     int ok = r->type == REDIS_REPLY_STATUS || rreply_is_error(r, "BUSYGROUP");
     if (!ok) {
         char q[300];
@@ -410,6 +527,7 @@ int consumer_setup(consumer *c)
     }
     freeReplyObject(r);
     if (!ok || apply_load(c->rc) != 0) return -1;
+    /* set up on this connection: a later change of node is seen by refresh_conn */
     c->need_setup = 0;
     c->set_up = 1;
     return 0;
@@ -423,7 +541,7 @@ long consumer_recover(consumer *c)
     int restarts = 0;
     for (;;) {
         if (!slot_cmd(c, &c->aux, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s %s", KEYS_GROUP, c->name, c->batch_size,
-                      KEYS_STREAM, from))
+                      c->part.stream, from))
             return fail_io(c);
         long n = slot_parse(c, &c->aux);
         if (n < 0) return -1;
@@ -433,7 +551,9 @@ long consumer_recover(consumer *c)
         int last_page = n < c->batch_size;
         apply_result res;
         long applied = apply_slot_sync(c, &c->aux, &res);
-        if (applied < 0 || res.status == APPLY_NOGROUP || res.status == APPLY_EREPLY) return -1;
+        if (applied < 0 || res.status == APPLY_NOGROUP || res.status == APPLY_EREPLY ||
+            res.status == APPLY_REDIRECT)
+            return -1;
         if (res.status != APPLY_OK) { /* stale: start over from the head of our list */
             if (++restarts > RECOVER_RESTARTS) return -1;
             snprintf(from, sizeof from, "0");
@@ -443,17 +563,22 @@ long consumer_recover(consumer *c)
         if (last_page) break;
     }
     c->need_recover = 0;
-    if (total) log_info("pending entries recovered", "consumer=%s entries=%ld", c->name, total);
+    if (total) log_info("pending entries recovered", "consumer=%s partition=%d entries=%ld", c->name, c->p, total);
     return total;
 }
 
 long consumer_claim(consumer *c, int64_t min_idle_ms)
 {
     long claimed = 0;
+    refresh_conn(c);
     for (int round = 0; round < CLAIM_ROUNDS && !c->need_recover && !c->need_setup; round++) {
-        redisReply *r = slot_cmd(c, &c->aux, "XAUTOCLAIM %s %s %s %lld %s COUNT %d", KEYS_STREAM, KEYS_GROUP, c->name,
+        redisReply *r = slot_cmd(c, &c->aux, "XAUTOCLAIM %s %s %s %lld %s COUNT %d", c->part.stream, KEYS_GROUP, c->name,
                                  (long long)min_idle_ms, c->claim_cursor, c->batch_size);
         if (!r) return fail_io(c);
+        if (cluster_refusal(c, r)) {
+            slot_clear(&c->aux);
+            return -1;
+        }
         if (r->type == REDIS_REPLY_ERROR) {
             if (strstr(r->str, "NOGROUP")) c->need_setup = c->need_recover = 1;
             else {
@@ -486,8 +611,8 @@ long consumer_claim(consumer *c, int64_t min_idle_ms)
         c->aux.state = S_FULL;
         size_t n = c->aux.b.n_ids;
         metrics_add(c->st->claims, n);
-        log_info("entries claimed from idle consumers", "consumer=%s entries=%zu min_idle_ms=%lld", c->name, n,
-                 (long long)min_idle_ms);
+        log_info("entries claimed from idle consumers", "consumer=%s partition=%d entries=%zu min_idle_ms=%lld",
+                 c->name, c->p, n, (long long)min_idle_ms);
         apply_result res;
         if (apply_slot_sync(c, &c->aux, &res) < 0) return -1;
         claimed += (long)n;
@@ -507,16 +632,23 @@ long consumer_pump(consumer *c)
          * moment, so a steady stream is applied in full batches rather than
          * many small ones (the script's cost per hash does not shrink with
          * the batch). */
-        if (c->last_partial && sig_sleep_ms(CONSUMER_LINGER_MS)) return 0;
-        if (!slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP, c->name,
-                      c->batch_size, c->block_ms, KEYS_STREAM))
-            return fail_io(c);
+        if (c->solo) {
+            if (c->last_partial && sig_sleep_ms(CONSUMER_LINGER_MS)) return 0;
+            if (!slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP, c->name,
+                          c->batch_size, c->block_ms, c->part.stream))
+                return fail_io(c);
+        } else { /* one of several: never block here (the service loop blocks when all are empty) */
+            if (!slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP, c->name,
+                          c->batch_size, c->part.stream))
+                return fail_io(c);
+            if (head->reply->type == REDIS_REPLY_NIL) c->last_partial = 1;
+        }
     }
     if (head->state == S_RAW && slot_parse(c, head) <= 0) return 0;
 
     redisContext *ctx = rconn_ctx(c->rc);
     if (!ctx) return fail_io(c);
-    if (apply_build(&c->args, &head->b, KEYS_GROUP, c->name, APPLY_OWN_ALL) != 0) {
+    if (apply_build_part(&c->args, &head->b, &c->part, KEYS_GROUP, c->name, APPLY_OWN_ALL) != 0) {
         log_error("cannot build the apply arguments (out of memory)");
         drop_in_hand(c);
         c->need_recover = 1;
@@ -528,7 +660,7 @@ long consumer_pump(consumer *c)
     int want_read = !sig_stopping() && next->state == S_EMPTY && !c->last_partial;
     if (apply_send(c->rc, &c->args) != 0) return fail_io(c);
     if (want_read && redisAppendCommand(ctx, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP, c->name,
-                                        c->batch_size, KEYS_STREAM) != REDIS_OK)
+                                        c->batch_size, c->part.stream) != REDIS_OK)
         return fail_io(c);
     void *reply = NULL;
     if (redisGetReply(ctx, &reply) != REDIS_OK) return fail_io(c);
@@ -544,7 +676,7 @@ long consumer_pump(consumer *c)
     apply_parse_reply(reply, &res);
     freeReplyObject(reply);
     if (res.status == APPLY_NOSCRIPT) { /* did not run; the read after it did: the "ids" form, synchronously */
-        if (apply_build(&c->args, &head->b, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) return fail_io(c);
+        if (apply_build_part(&c->args, &head->b, &c->part, KEYS_GROUP, c->name, APPLY_OWN_IDS) != 0) return fail_io(c);
         apply_run(c->rc, &c->args, &res);
     }
     long n = res.status == APPLY_REFUSED ? isolate(c, head, &res) : settle(c, &head->b, &res);
@@ -557,14 +689,27 @@ long consumer_pump(consumer *c)
 
 long consumer_step(consumer *c)
 {
-    if (c->need_setup || !rconn_connected(c->rc)) {
+    if (!c->solo && c->retry_at && sig_now_ms() < c->retry_at) return 0;
+    c->retry_at = 0;
+    refresh_conn(c);
+    if (c->need_setup || !c->rc || !rconn_connected(c->rc)) {
         if (c->set_up && !c->need_setup) { /* connection lost between steps (e.g. by a periodic task) */
             c->need_recover = 1;
         }
         c->need_setup = 1;
-        if (rconn_wait(c->rc) != 0) return -1;
+        if (c->cluster) { /* the node may be gone for good: never wait on it, ask the cluster again */
+            if (!c->rc || rconn_ensure(c->rc) != 0) {
+                rcluster_redirect lost = {.kind = RCLUSTER_LOST};
+                rcluster_recover(c->t->cl, &lost, c->redirs < 5 ? c->redirs : 5); /* backs off 20 … 500 ms */
+                hold_off(c, 0);
+                c->redirs++;
+                return 0;
+            }
+        } else if (rconn_wait(c->rc) != 0) return -1;
         if (consumer_setup(c) != 0) {
-            sig_sleep_ms(1000); /* not an outage (rconn logs those): e.g. `transactions` is not a stream */
+            /* not an outage (rconn logs those): e.g. `transactions` is not a stream */
+            if (c->solo) sig_sleep_ms(1000);
+            else hold_off(c, 1000);
             return 0;
         }
     }
@@ -584,11 +729,23 @@ long consumer_drain(consumer *c)
         if (n < 0) break;
         total += n;
     }
-    if (c->need_recover && !c->need_setup && rconn_connected(c->rc)) {
+    if (c->need_recover && !c->need_setup && c->rc && rconn_connected(c->rc)) {
         long n = consumer_recover(c);
         if (n > 0) total += n;
     }
     return total;
+}
+
+long consumer_wait(consumer *c, int block_ms)
+{
+    slot *head = &c->ring[c->h];
+    if (!consumer_ready(c) || head->state != S_EMPTY || c->need_recover || sig_stopping()) return 0;
+    if (!slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >", KEYS_GROUP, c->name,
+                  c->batch_size, block_ms > 0 ? block_ms : 1, c->part.stream))
+        return fail_io(c);
+    long n = slot_parse(c, head);
+    if (n > 0) c->last_partial = 0; /* apply it at the next step */
+    return n;
 }
 
 #ifdef TXAGG_TESTING
@@ -596,9 +753,9 @@ long consumer_fetch(consumer *c, int block_ms)
 {
     slot *head = &c->ring[c->h];
     redisReply *r = block_ms > 0 ? slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d BLOCK %d STREAMS %s >",
-                                            KEYS_GROUP, c->name, c->batch_size, block_ms, KEYS_STREAM)
+                                            KEYS_GROUP, c->name, c->batch_size, block_ms, c->part.stream)
                                  : slot_cmd(c, head, "XREADGROUP GROUP %s %s COUNT %d STREAMS %s >", KEYS_GROUP,
-                                            c->name, c->batch_size, KEYS_STREAM);
+                                            c->name, c->batch_size, c->part.stream);
     if (!r) return fail_io(c);
     return slot_parse(c, head);
 }

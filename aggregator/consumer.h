@@ -13,6 +13,20 @@
  * finds them: nothing is lost, and the ownership check inside apply.lua
  * makes every apply count at most once.
  *
+ * Partitions (REDIS_PARTITIONS, REDIS_CLUSTER; common/tier.h): a consumer
+ * made by consumer_new_part serves one partition — its stream, its group, its
+ * keys (apply_build_part) — and asks the tier for the connection serving it
+ * at every step, so after a failover or a moved slot it sets up and recovers
+ * where the partition now lives (state re-read, never trusted from before).
+ * A cluster refusal (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) of any of its
+ * commands means nothing ran: the slot map is recovered (rcluster_recover),
+ * what is in hand dropped (it is pending in Redis) and the partition
+ * recovered.  The only partition (solo) blocks and lingers inside the pump
+ * as always; one of several never blocks there (the service loop blocks,
+ * with consumer_wait, only when all were empty) and a failing one is held
+ * off for a while instead of sleeping, so the others go on.  On a cluster a
+ * node that does not answer is never waited on: the map is read again.
+ *
  * Not thread-safe (one rconn, one thread).
  */
 #ifndef TXAGG_CONSUMER_H
@@ -24,16 +38,31 @@
 #include "batch.h"
 #include "redis.h"
 #include "stats.h"
+#include "tier.h"
 
 typedef struct consumer consumer;
 
-/* name: the consumer name (unique per replica).  block_ms: XREADGROUP BLOCK,
- * keep it below REDIS_TIMEOUT_MS.  st: counters to update (agg_stats_init'ed). */
+/* The consumer of partition p of the tier (t outlives the consumer).  name:
+ * the consumer name (unique per replica).  block_ms: XREADGROUP BLOCK, keep
+ * it below REDIS_TIMEOUT_MS.  st: counters to update (agg_stats_init'ed). */
+consumer *consumer_new_part(tier *t, int p, const char *name, int batch_size, int block_ms, agg_stats *st);
+#ifdef TXAGG_TESTING
+/* A consumer of one untagged partition on one fixed rconn (the tests' form). */
 consumer *consumer_new(rconn *rc, const char *name, int batch_size, int block_ms, agg_stats *st);
+#endif
 void consumer_free(consumer *c);
 
 /* 1 when set up and connected (for /ready). */
 int consumer_ready(const consumer *c);
+/* 1 when nothing is in hand and nothing is due (set-up, recovery), or the
+ * partition is held off for now. */
+int consumer_idle(const consumer *c);
+/* 1 when the last read found fewer entries than a batch (caught up). */
+int consumer_caught_up(const consumer *c);
+
+/* When idle and ready: one XREADGROUP … BLOCK block_ms into the batch in
+ * hand, applied by the next step.  Entries read (>= 0) or -1 (flags set). */
+long consumer_wait(consumer *c, int block_ms);
 
 /*
  * One step of the service loop: set-up (waiting for Redis with backoff) or

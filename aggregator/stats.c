@@ -49,24 +49,41 @@ void agg_stats_init(agg_stats *st)
     st->last_log_ms = -1;
 }
 
-int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group)
+int agg_stats_refresh(agg_stats *st, tier *t, const char *group)
 {
-    stream_backlog b;
-    if (stream_group_backlog(rc, KEYS_STREAM, group, &b) != 0) return -1;
-    if (b.found) {
-        metrics_set(st->lag, b.lag);
-        metrics_set(st->pending, b.pending);
+    int64_t lag = 0, pending = 0, clock = 0, dead = 0;
+    int found = 0, dead_known = 0;
+    for (int p = 0; p < t->n; p++) {
+        const keys_part *part = &t->parts[p];
+        rconn *rc = tier_conn(t, p);
+        if (!rc) return -1;
+        stream_backlog b;
+        if (stream_group_backlog(rc, part->stream, group, &b) != 0) return -1;
+        if (b.found) {
+            found = 1;
+            lag += b.lag;
+            pending += b.pending;
+        }
+        redisReply *r = rconn_cmd(rc, "GET %s", part->clock);
+        if (!r) return -1;
+        int64_t epoch = 0;
+        if (r->type == REDIS_REPLY_STRING && ts_parse(r->str, r->len, &epoch) != 0) epoch = 0;
+        if (epoch > clock) clock = epoch;
+        freeReplyObject(r);
+        int64_t added;
+        int rv = stream_entries_added(rc, part->rejected, &added);
+        if (rv < 0) return -1;
+        if (rv == 0) {
+            dead_known = 1;
+            dead += added;
+        }
     }
-    redisReply *r = rconn_cmd(rc, "GET %s", KEYS_VIRTUAL_CLOCK);
-    if (!r) return -1;
-    int64_t epoch = 0;
-    if (r->type == REDIS_REPLY_STRING && ts_parse(r->str, r->len, &epoch) != 0) epoch = 0;
-    metrics_set(st->clock, epoch);
-    freeReplyObject(r);
-    int64_t added;
-    int rv = stream_entries_added(rc, KEYS_REJECTED, &added);
-    if (rv < 0) return -1;
-    if (rv == 0) metrics_set(st->dead_letters, added);
+    if (found) {
+        metrics_set(st->lag, lag);
+        metrics_set(st->pending, pending);
+    }
+    metrics_set(st->clock, clock);
+    if (dead_known) metrics_set(st->dead_letters, dead);
     return 0;
 }
 

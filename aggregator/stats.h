@@ -13,6 +13,7 @@
 
 #include "metrics.h"
 #include "redis.h"
+#include "tier.h"
 
 #define SUMMARY_NFIGURES 8
 
@@ -43,8 +44,11 @@ typedef struct agg_stats {
 void agg_stats_init(agg_stats *st);
 
 /* Refresh lag, pending, clock and the dead letters added (stream_group_backlog,
- * GET clock, stream_entries_added).  0, or -1 on an I/O error. */
-int agg_stats_refresh(agg_stats *st, rconn *rc, const char *group);
+ * GET clock, stream_entries_added) over every partition of the tier: lag,
+ * pending and dead letters summed, the clock the greatest (each partition's
+ * clock is the greatest ts applied in it).  A partition that cannot be read
+ * leaves the gauges as they were.  0, or -1 on an I/O error. */
+int agg_stats_refresh(agg_stats *st, tier *t, const char *group);
 
 /* Log the INFO summary line when at least every_ms passed since the last
  * and one of its figures changed, or idle_every_ms passed and none did.  The

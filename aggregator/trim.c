@@ -17,10 +17,9 @@ extern const char lua_aggregator_reap[];
 static rscript trim_script = RSCRIPT_INIT("trim", lua_aggregator_trim);
 static rscript reap_script = RSCRIPT_INIT("reap", lua_aggregator_reap);
 
-long long trim_stream(rconn *rc)
+/* The reply of trim.lua: entries removed, or -1 (logged).  Frees r. */
+static long long trimmed(redisReply *r)
 {
-    const char *argv[] = {KEYS_STREAM};
-    redisReply *r = rscript_run(rc, &trim_script, 1, 1, argv, NULL);
     if (!r) return -1;
     long long n = -1;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER) {
@@ -36,9 +35,22 @@ long long trim_stream(rconn *rc)
     return n;
 }
 
-long long trim_dead_letters(rconn *rc, long long maxlen)
+#ifdef TXAGG_TESTING
+long long trim_stream(rconn *rc)
 {
-    redisReply *r = rconn_cmd(rc, "XTRIM %s MAXLEN ~ %lld", KEYS_REJECTED, maxlen);
+    const char *argv[] = {KEYS_STREAM};
+    return trimmed(rscript_run(rc, &trim_script, 1, 1, argv, NULL));
+}
+#endif
+
+long long trim_stream_part(tier *t, int p)
+{
+    const char *argv[] = {t->parts[p].stream};
+    return trimmed(rcluster_script(t->cl, t->parts[p].slot, &trim_script, 1, 1, argv, NULL));
+}
+
+static long long dead_trimmed(redisReply *r, long long maxlen)
+{
     if (!r) return -1;
     long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     if (n > 0) log_info("dead letters trimmed", "entries=%lld kept_about=%lld", n, maxlen);
@@ -46,12 +58,22 @@ long long trim_dead_letters(rconn *rc, long long maxlen)
     return n;
 }
 
-long long trim_reap_consumers(rconn *rc, const char *group, const char *self, int64_t min_idle_ms)
+#ifdef TXAGG_TESTING
+long long trim_dead_letters(rconn *rc, long long maxlen)
 {
-    char idle[32];
-    snprintf(idle, sizeof idle, "%" PRId64, min_idle_ms);
-    const char *argv[] = {KEYS_STREAM, group, self, idle};
-    redisReply *r = rscript_run(rc, &reap_script, 1, 4, argv, NULL);
+    return dead_trimmed(rconn_cmd(rc, "XTRIM %s MAXLEN ~ %lld", KEYS_REJECTED, maxlen), maxlen);
+}
+#endif
+
+long long trim_dead_letters_part(tier *t, int p, long long maxlen)
+{
+    return dead_trimmed(
+        rcluster_cmd(t->cl, t->parts[p].slot, "XTRIM %s MAXLEN ~ %lld", t->parts[p].rejected, maxlen), maxlen);
+}
+
+/* The reply of reap.lua: consumers deleted, or -1 (logged).  Frees r. */
+static long long reaped(redisReply *r, const char *idle)
+{
     if (!r) return -1;
     long long n = -1;
     if (r->type == REDIS_REPLY_ARRAY) {
@@ -69,6 +91,24 @@ long long trim_reap_consumers(rconn *rc, const char *group, const char *self, in
     }
     freeReplyObject(r);
     return n;
+}
+
+#ifdef TXAGG_TESTING
+long long trim_reap_consumers(rconn *rc, const char *group, const char *self, int64_t min_idle_ms)
+{
+    char idle[32];
+    snprintf(idle, sizeof idle, "%" PRId64, min_idle_ms);
+    const char *argv[] = {KEYS_STREAM, group, self, idle};
+    return reaped(rscript_run(rc, &reap_script, 1, 4, argv, NULL), idle);
+}
+#endif
+
+long long trim_reap_part(tier *t, int p, const char *group, const char *self, int64_t min_idle_ms)
+{
+    char idle[32];
+    snprintf(idle, sizeof idle, "%" PRId64, min_idle_ms);
+    const char *argv[] = {t->parts[p].stream, group, self, idle};
+    return reaped(rcluster_script(t->cl, t->parts[p].slot, &reap_script, 1, 4, argv, NULL), idle);
 }
 
 int64_t trim_reap_idle_ms(int64_t claim_idle_ms)
