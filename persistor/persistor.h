@@ -118,10 +118,9 @@ int persistor_use_partition(persistor *p, int i);
 /* The partition the steps work on (its keys; tag "" untagged) and its slot. */
 static inline const keys_part *persistor_part(const persistor *p) { return &p->t.parts[p->cur]; }
 static inline int persistor_slot(const persistor *p) { return p->t.parts[p->cur].slot; }
-/* A command for the current partition / for the global keys (the lease),
- * redirections followed (rcluster_cmd); NULL: Redis failed, outcome unknown. */
+/* A command for the current partition, redirections followed
+ * (rcluster_cmd); NULL: Redis failed, outcome unknown. */
 #define persistor_cmd(p, ...) rcluster_cmd((p)->t.cl, persistor_slot(p), __VA_ARGS__)
-#define persistor_global_cmd(p, ...) rcluster_cmd((p)->t.cl, (p)->lease_slot, __VA_ARGS__)
 /* Whether Redis answers, for the loop: the node of the lease's slot is
  * connected (connecting now if its backoff allows; on a cluster the slot map
  * is refreshed once when it is not).  0 or -1. */

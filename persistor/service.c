@@ -17,9 +17,9 @@
  * process with exit 2; Redis not answering is waited for.
  * Redis unreachable: rconn reconnects with capped backoff and logs once per
  * change (on a cluster the slot map is refreshed: the lease's slot may have
- * moved to a promoted replica); a lease not confirmed within its TTL counts as lost.  SIGTERM /
- * SIGINT: the batch in hand is finished (unless it waits on an outage), the
- * lease released (a standby takes over at once), exit 0.
+ * moved to a promoted replica); a lease not confirmed within its TTL counts
+ * as lost.  SIGTERM / SIGINT: the batch in hand is finished (unless it waits
+ * on an outage), the lease released (a standby takes over at once), exit 0.
  *
  * Invariants: main.c holds no logic; nothing here writes archive state — the
  * steps do, each behind the lease check of its script.

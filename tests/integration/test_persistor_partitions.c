@@ -16,8 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "../../persistor/lease.h"
 #include "../../persistor/persistor.h"
@@ -63,37 +61,6 @@ static void test_a_former_holder_is_fenced_out_of_every_partition(void **st)
     pe_test_former_holder_fenced_out();
 }
 
-/* bin/persistor with the partitions' environment, in the background. */
-static pid_t start_service(const char *log)
-{
-    char bin[4096];
-    testenv_bin("persistor", bin, sizeof bin);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", PE_PARTS);
-        setenv("REDIS_PARTITIONS", v, 1);
-        snprintf(v, sizeof v, "%d", ARCHIVE_ENV_RETENTION);
-        setenv("RETENTION_DAYS", v, 1);
-        setenv("PERSIST_INTERVAL_MS", "200", 1);
-        setenv("PERSIST_LEASE_MS", "600", 1);
-        setenv("METRICS_PORT", "0", 1);
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        execl(bin, bin, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_exit(pid_t pid)
-{
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static void test_the_service_archives_every_partition_through_kill_9(void **st)
 {
     (void)st;
@@ -104,17 +71,17 @@ static void test_the_service_archives_every_partition_through_kill_9(void **st)
     snprintf(log, sizeof log, "%s/persistor-partitions.log", testenv_tmpdir());
     /* kill -9 at staggered instants: each may land anywhere in a cycle */
     for (int i = 0; i < 5 && !pe_archived(&l); i++) {
-        pid_t pid = start_service(log);
+        pid_t pid = pe_start_service(log);
         sig_sleep_ms(150 + 170 * i);
         kill(pid, SIGKILL);
-        wait_exit(pid);
+        pe_wait_exit(pid);
         assert_true(pe_exact(&l)); /* exact at every stop */
     }
-    pid_t pid = start_service(log);
+    pid_t pid = pe_start_service(log);
     int64_t deadline = sig_now_ms() + 60000;
     while (!pe_archived(&l) && sig_now_ms() < deadline) sig_sleep_ms(200);
     kill(pid, SIGTERM);
-    assert_int_equal(wait_exit(pid), 0);
+    assert_int_equal(pe_wait_exit(pid), 0);
     assert_true(pe_archived(&l));
     assert_true(pe_exact(&l));
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "signals.h"
 #include "testcluster.h"
 #include "testenv.h"
+#include "tier.h"
 
 static char dir[1024];
 
@@ -157,6 +159,36 @@ static void test_the_leases_primary_killed_while_the_persistor_cycles(void **st)
     restart_as_replica(old);
 }
 
+static void test_the_service_follows_a_primary_killed_while_it_archives(void **st)
+{
+    (void)st;
+    pe_reset();
+    pe_ledger l;
+    pe_seed(&l, 23);
+    char log[1100];
+    snprintf(log, sizeof log, "%s/persistor-partitions-service.log", testenv_tmpdir());
+    int pid = pe_start_service(log);
+    sig_sleep_ms(1500); /* a batch is in flight (each fresh one waits ~2 s for the AOF) */
+    char out[64];
+    txagg_config cfg; /* partition 1's primary goes */
+    pe_config(&cfg);
+    tier t;
+    char err[256];
+    assert_int_equal(tier_init(&t, &cfg, "test", err, sizeof err), 0);
+    int slot = t.parts[1].slot;
+    tier_free(&t);
+    assert_int_equal(tcluster_out(out, sizeof out, "cluster_kill_primary %s %d", dir, slot), 0);
+    int old = 0, neu = 0;
+    assert_int_equal(sscanf(out, "%d %d", &old, &neu), 2);
+    int64_t deadline = sig_now_ms() + 90000;
+    while (!pe_archived(&l) && sig_now_ms() < deadline) sig_sleep_ms(300);
+    kill(pid, SIGTERM);
+    assert_int_equal(pe_wait_exit(pid), 0);
+    assert_true(pe_archived(&l));
+    assert_true(pe_exact(&l));
+    restart_as_replica(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_a_former_holder_is_fenced_out_on_a_cluster),
         cmocka_unit_test(test_the_partitions_primary_killed_with_a_batch_in_flight),
         cmocka_unit_test(test_the_leases_primary_killed_while_the_persistor_cycles),
+        cmocka_unit_test(test_the_service_follows_a_primary_killed_while_it_archives),
     };
     return testenv_run(tests, setup, teardown);
 }

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../persistor/archive_batch.h"
 #include "../../persistor/archive_write.h"
@@ -454,4 +456,35 @@ void pe_test_former_holder_fenced_out(void)
     persistor_close(a);
     lease_release(b);
     persistor_close(b);
+}
+
+int pe_start_service(const char *log)
+{
+    char bin[4096];
+    testenv_bin("persistor", bin, sizeof bin);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", PE_PARTS);
+        setenv("REDIS_PARTITIONS", v, 1);
+        if (seeds[0]) setenv("REDIS_CLUSTER", seeds, 1);
+        snprintf(v, sizeof v, "%d", ARCHIVE_ENV_RETENTION);
+        setenv("RETENTION_DAYS", v, 1);
+        setenv("PERSIST_INTERVAL_MS", "200", 1);
+        setenv("PERSIST_LEASE_MS", "600", 1);
+        setenv("METRICS_PORT", "0", 1);
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execl(bin, bin, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int pe_wait_exit(int pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

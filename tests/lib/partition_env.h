@@ -54,6 +54,12 @@ int pe_archived(const pe_ledger *l);
 /* cycle_run (re-acquiring the lease when lost) until pe_archived, or 60 s. */
 void pe_cycle_until_archived(struct persistor *p, const pe_ledger *l);
 
+/* bin/persistor in the background with this configuration's environment
+ * (REDIS_PARTITIONS, REDIS_CLUSTER, RETENTION_DAYS, short interval and
+ * lease), its log appended to log; its exit status (128 + signal). */
+int pe_start_service(const char *log);
+int pe_wait_exit(int pid);
+
 /* The bodies shared by both programs. */
 void pe_test_every_partition_archived_exactly(void);
 void pe_test_crash_between_freeze_and_clean(int stage);
