@@ -474,6 +474,7 @@ int pe_start_service(const char *log)
         setenv("PERSIST_INTERVAL_MS", "200", 1);
         setenv("PERSIST_LEASE_MS", "600", 1);
         setenv("METRICS_PORT", "0", 1);
+        setenv("LOG_LEVEL", "INFO", 1);
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         execl(bin, bin, (char *)NULL);
@@ -488,3 +489,16 @@ int pe_wait_exit(int pid)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+int pe_pending_partition(void)
+{
+    for (int p = 0; p < PE_PARTS; p++) {
+        redisReply *r = pcmd(p, "SCARD %s", the_tier()->parts[p].archive_pending);
+        long long n = r->integer;
+        freeReplyObject(r);
+        if (n > 0) return p;
+    }
+    return -1;
+}
+
+int pe_slot(int part) { return the_tier()->parts[part].slot; }

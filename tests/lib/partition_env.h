@@ -54,6 +54,11 @@ int pe_archived(const pe_ledger *l);
 /* cycle_run (re-acquiring the lease when lost) until pe_archived, or 60 s. */
 void pe_cycle_until_archived(struct persistor *p, const pe_ledger *l);
 
+/* A partition with a pending (frozen, not cleaned) batch, or -1; the slot
+ * of a partition. */
+int pe_pending_partition(void);
+int pe_slot(int part);
+
 /* bin/persistor in the background with this configuration's environment
  * (REDIS_PARTITIONS, REDIS_CLUSTER, RETENTION_DAYS, short interval and
  * lease), its log appended to log; its exit status (128 + signal). */
