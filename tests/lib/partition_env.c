@@ -26,6 +26,7 @@
 #include "mongo.h"
 #include "partition_env.h"
 #include "signals.h"
+#include "testcluster.h"
 #include "testenv.h"
 #include "tier.h"
 #include "txn.h"
@@ -462,6 +463,7 @@ int pe_start_service(const char *log)
 {
     char bin[4096];
     testenv_bin("persistor", bin, sizeof bin);
+    int started = tcluster_log_count(log, "svc=persistor", "msg=\"started\"", NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -480,6 +482,10 @@ int pe_start_service(const char *log)
         execl(bin, bin, (char *)NULL);
         _exit(127);
     }
+    /* up (its signal handlers installed) once it logged "started" */
+    int64_t deadline = sig_now_ms() + 30000;
+    while (tcluster_log_count(log, "svc=persistor", "msg=\"started\"", NULL) <= started && sig_now_ms() < deadline)
+        sig_sleep_ms(20);
     return pid;
 }
 

@@ -61,7 +61,8 @@ int pe_slot(int part);
 
 /* bin/persistor in the background with this configuration's environment
  * (REDIS_PARTITIONS, REDIS_CLUSTER, RETENTION_DAYS, short interval and
- * lease), its log appended to log; its exit status (128 + signal). */
+ * lease), its log appended to log, returning once it logged "started";
+ * pe_wait_exit: its exit status (128 + signal). */
 int pe_start_service(const char *log);
 int pe_wait_exit(int pid);
 
