@@ -5,7 +5,8 @@
  * holder is fenced out; and a primary killed while a batch is in flight — the
  * partition's, then the lease's, while the persistor cycles — is followed
  * without a restart: once its replica is promoted every day is archived,
- * nothing pending, totals exact.  Bodies shared with the one-Redis program
+ * nothing pending, totals exact; and a partition's slot resharded live
+ * under a frozen batch (ASK, TRYAGAIN, MOVED) changes nothing.  Bodies shared with the one-Redis program
  * (tests/lib/partition_env.c). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include "../../persistor/freeze.h"
 #include "../../persistor/lease.h"
 #include "../../persistor/persistor.h"
+#include "cluster.h"
 #include "keys.h"
 #include "partition_env.h"
 #include "signals.h"
@@ -159,6 +161,55 @@ static void test_the_leases_primary_killed_while_the_persistor_cycles(void **st)
     restart_as_replica(old);
 }
 
+typedef struct mover {
+    int slot;
+    int rc;
+} mover;
+
+static void *finish_later(void *arg)
+{
+    mover *m = arg;
+    m->rc = tcluster_sh("sleep 2; cluster_migrate_finish %s %d", dir, m->slot);
+    return NULL;
+}
+
+/* A partition's slot resharded live under a frozen batch: mid-migration
+ * (some of its keys on the target: ASK, TRYAGAIN for the scripts whose keys
+ * are split) for ~2 s while the persistor cycles, then moved (MOVED). */
+static void test_a_partitions_slot_moved_live_under_a_frozen_batch(void **st)
+{
+    (void)st;
+    pe_reset();
+    pe_ledger l;
+    pe_seed(&l, 24);
+    persistor *p = pe_holder();
+    assert_int_equal(persistor_use_partition(p, 1), 0);
+    char id[PST_ID_MAX];
+    assert_int_equal(freeze_batch(p, id, sizeof id), PST_OK);
+    int slot = pe_slot(1);
+    int from = tcluster_int("cluster_owner %s %d", dir, slot);
+    int to = tcluster_int("cluster_other_primary %s %d", dir, from);
+    assert_true(from > 0 && to > 0 && from != to);
+    assert_int_equal(tcluster_sh("cluster_migrate_begin %s %d %d 5", dir, slot, to), 0);
+    uint64_t redirects = rcluster_redirect_total(RCLUSTER_ASK) + rcluster_redirect_total(RCLUSTER_TRYAGAIN) +
+                         rcluster_redirect_total(RCLUSTER_MOVED);
+    mover m = {.slot = slot, .rc = -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, finish_later, &m), 0);
+    pe_cycle_until_archived(p, &l);
+    pthread_join(th, NULL);
+    assert_int_equal(m.rc, 0);
+    pe_cycle_until_archived(p, &l);
+    assert_true(pe_exact(&l));
+    assert_int_equal(tcluster_int("cluster_owner %s %d", dir, slot), to);
+    /* the redirections were met (by the persistor or the checks, one process) */
+    assert_true(rcluster_redirect_total(RCLUSTER_ASK) + rcluster_redirect_total(RCLUSTER_TRYAGAIN) +
+                    rcluster_redirect_total(RCLUSTER_MOVED) >
+                redirects);
+    lease_release(p);
+    persistor_close(p);
+}
+
 static void test_the_service_follows_a_primary_killed_while_it_archives(void **st)
 {
     (void)st;
@@ -200,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_the_partitions_primary_killed_with_a_batch_in_flight),
         cmocka_unit_test(test_the_leases_primary_killed_while_the_persistor_cycles),
         cmocka_unit_test(test_the_service_follows_a_primary_killed_while_it_archives),
+        cmocka_unit_test(test_a_partitions_slot_moved_live_under_a_frozen_batch),
     };
     return testenv_run(tests, setup, teardown);
 }
