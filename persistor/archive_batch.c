@@ -3,7 +3,10 @@
  *
  * An id is "<seq>-f<fence>": seq from INCR system:archive:seq, zero-padded to
  * 12 digits so ids sort by creation; fence is the lease acquisition that froze
- * the batch.  The record archive:batch:{id} (written only by freeze.lua and
+ * the batch.  Partitioned (tagged), each partition has its own seq, so the id
+ * ends with "p<partition>" ("000000000017-f7p3"): unique across partitions,
+ * which the MongoDB guard `batches: {$ne: B}` needs — a day's document gets
+ * one batch per partition that held the day.  The record archive:batch:{id} (written only by freeze.lua and
  * mark_written.lua) is the contract the API reads:
  *   days     comma-separated YYYY-MM-DD, ascending
  *   fence    the freezing holder's fence (a positive integer; a record with
@@ -11,7 +14,9 @@
  *   state    frozen | written
  *   created  UTC ISO time of the freeze
  *
- * Eligibility: boundary = day(system:virtual_clock) − RETENTION_DAYS; a day in
+ * Eligibility: boundary = day(system:virtual_clock) − RETENTION_DAYS (the
+ * greatest clock over all partitions: the system's event time, which one
+ * partition's rows alone may lag); a day in the current partition's
  * system:tracked_days is eligible when it is ≤ the boundary (the boundary day
  * itself is archived, the day after stays hot).  The clock never moves back,
  * so a day once eligible stays eligible.  Members of tracked_days that are not
@@ -28,9 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int archive_batch_make_id(char *out, size_t n, int64_t seq, int64_t fence)
+int archive_batch_make_id(char *out, size_t n, int64_t seq, int64_t fence, int part)
 {
-    int len = snprintf(out, n, "%012" PRId64 "-f%" PRId64, seq, fence);
+    int len = part < 0 ? snprintf(out, n, "%012" PRId64 "-f%" PRId64, seq, fence)
+                       : snprintf(out, n, "%012" PRId64 "-f%" PRId64 "p%d", seq, fence, part);
     return len > 0 && (size_t)len < n ? 0 : -1;
 }
 
@@ -55,7 +61,9 @@ int64_t archive_batch_id_fence(const char *id)
 {
     const char *f = strstr(id, "-f");
     int64_t v;
-    return f && parse_fence(f + 2, strlen(f + 2), &v) == 0 ? v : -1;
+    if (!f) return -1;
+    const char *part = strchr(f + 2, 'p'); /* tagged: "…-f7p3" */
+    return parse_fence(f + 2, part ? (size_t)(part - f - 2) : strlen(f + 2), &v) == 0 ? v : -1;
 }
 #endif
 
@@ -97,8 +105,8 @@ int archive_batch_load(persistor *p, const char *id, archive_batch *b)
     memset(b, 0, sizeof *b);
     snprintf(b->id, sizeof b->id, "%s", id);
     char key[128];
-    if (!keys_batch(key, sizeof key, NULL, id)) return PST_EDATA;
-    redisReply *r = rconn_cmd(p->rc, "HMGET %s days fence state", key);
+    if (!keys_batch(key, sizeof key, persistor_part(p), id)) return PST_EDATA;
+    redisReply *r = persistor_cmd(p, "HMGET %s days fence state", key);
     if (!r) return PST_EREDIS;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
         freeReplyObject(r);
@@ -131,7 +139,8 @@ int archive_batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
 {
     *ids = NULL;
     *n = 0;
-    redisReply *r = rconn_cmd(p->rc, "SMEMBERS %s", KEYS_ARCHIVE_PENDING);
+    const char *set = persistor_part(p)->archive_pending;
+    redisReply *r = persistor_cmd(p, "SMEMBERS %s", set);
     if (!r) return PST_EREDIS;
     if (r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
@@ -147,7 +156,7 @@ int archive_batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len >= PST_ID_MAX) {
-            log_error("malformed pending archive batch id", "set=%s", KEYS_ARCHIVE_PENDING);
+            log_error("malformed pending archive batch id", "set=%s", set);
             continue;
         }
         memcpy((*ids)[*n], e->str, e->len + 1);
@@ -158,20 +167,33 @@ int archive_batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n)
     return PST_OK;
 }
 
-/* The virtual clock as epoch seconds: PST_OK, PST_NONE (unset), PST_EREDIS
- * or PST_EDATA (unreadable; its text in bad). */
-static int read_clock(persistor *p, int64_t *epoch, char *bad, size_t badlen)
+/* The virtual clock as epoch seconds: the greatest over all partitions
+ * (each partition's clock is the greatest event time applied in it).
+ * PST_OK, PST_NONE (no partition has one), PST_EREDIS (any partition
+ * unreadable: no boundary from part of the tier) or PST_EDATA (a clock
+ * unreadable; its key in *badkey, its text in bad). */
+static int read_clock(persistor *p, int64_t *epoch, const char **badkey, char *bad, size_t badlen)
 {
-    redisReply *r = rconn_cmd(p->rc, "GET %s", KEYS_VIRTUAL_CLOCK);
-    if (!r) return PST_EREDIS;
-    int rv = PST_OK;
-    if (r->type == REDIS_REPLY_NIL) {
-        rv = PST_NONE;
-    } else if (r->type != REDIS_REPLY_STRING || ts_parse(r->str, r->len, epoch) != 0) {
-        snprintf(bad, badlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "(not a string)");
-        rv = PST_EDATA;
+    int rv = PST_NONE;
+    for (int i = 0; i < p->t.n; i++) {
+        const keys_part *part = &p->t.parts[i];
+        redisReply *r = rcluster_cmd(p->t.cl, part->slot, "GET %s", part->clock);
+        if (!r) return PST_EREDIS;
+        int64_t e;
+        if (r->type == REDIS_REPLY_NIL) {
+            /* no clock in this partition yet */
+        } else if (r->type != REDIS_REPLY_STRING || ts_parse(r->str, r->len, &e) != 0) {
+            *badkey = part->clock;
+            snprintf(bad, badlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "(not a string)");
+            int err = rcluster_classify(r, NULL) != RCLUSTER_REPLY; /* the cluster refused: retries ran out */
+            freeReplyObject(r);
+            return err ? PST_EREDIS : PST_EDATA;
+        } else if (rv == PST_NONE || e > *epoch) {
+            *epoch = e;
+            rv = PST_OK;
+        }
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     return rv;
 }
 
@@ -179,11 +201,11 @@ int archive_batch_boundary(persistor *p, int64_t *boundary)
 {
     int64_t epoch;
     char bad[100], q[128];
-    int rv = read_clock(p, &epoch, bad, sizeof bad);
+    const char *key = "";
+    int rv = read_clock(p, &epoch, &key, bad, sizeof bad);
     if (rv == PST_OK) *boundary = ts_day_of(epoch) - p->cfg.retention_days;
     if (rv == PST_EDATA)
-        log_error("virtual clock unreadable, nothing archived", "key=%s value=%s", KEYS_VIRTUAL_CLOCK,
-                  log_q(q, sizeof q, bad));
+        log_error("virtual clock unreadable, nothing archived", "key=%s value=%s", key, log_q(q, sizeof q, bad));
     return rv;
 }
 
@@ -198,15 +220,19 @@ int archive_batch_hot_age(persistor *p, int64_t *age_s)
     *age_s = 0;
     int64_t epoch;
     char bad[100];
-    int rv = read_clock(p, &epoch, bad, sizeof bad);
+    const char *key;
+    int rv = read_clock(p, &epoch, &key, bad, sizeof bad);
     if (rv == PST_EREDIS) return rv;
     if (rv != PST_OK) return PST_OK; /* no usable clock: nothing is due (the cycle logs it) */
-    redisReply *r = rconn_cmd(p->rc, "SMEMBERS %s", KEYS_TRACKED_DAYS);
-    if (!r) return PST_EREDIS;
     int64_t oldest = INT64_MAX, d;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (tracked_day(r->element[i], &d) == 0 && d < oldest) oldest = d;
-    freeReplyObject(r);
+    for (int k = 0; k < p->t.n; k++) { /* the oldest day of any partition */
+        const keys_part *part = &p->t.parts[k];
+        redisReply *r = rcluster_cmd(p->t.cl, part->slot, "SMEMBERS %s", part->tracked);
+        if (!r) return PST_EREDIS;
+        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+            if (tracked_day(r->element[i], &d) == 0 && d < oldest) oldest = d;
+        freeReplyObject(r);
+    }
     if (oldest != INT64_MAX && epoch > oldest * 86400) *age_s = epoch - oldest * 86400;
     return PST_OK;
 }
@@ -219,7 +245,8 @@ int archive_batch_eligible_days(persistor *p, const char *after, pst_day *days, 
     int64_t boundary;
     int rv = archive_batch_boundary(p, &boundary);
     if (rv != PST_OK) return rv;
-    redisReply *r = rconn_cmd(p->rc, "SMEMBERS %s", KEYS_TRACKED_DAYS);
+    const char *set = persistor_part(p)->tracked;
+    redisReply *r = persistor_cmd(p, "SMEMBERS %s", set);
     if (!r) return PST_EREDIS;
     if (r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
@@ -244,10 +271,10 @@ int archive_batch_eligible_days(persistor *p, const char *after, pst_day *days, 
         nall++;
     }
     freeReplyObject(r);
-    if (invalid != p->invalid_tracked) {
-        if (invalid) log_warn("tracked days hold members that are not YYYY-MM-DD; skipped", "set=%s count=%d",
-                              KEYS_TRACKED_DAYS, invalid);
-        p->invalid_tracked = invalid;
+    if (invalid != p->invalid_tracked[p->cur]) {
+        if (invalid)
+            log_warn("tracked days hold members that are not YYYY-MM-DD; skipped", "set=%s count=%d", set, invalid);
+        p->invalid_tracked[p->cur] = invalid;
     }
     if (nall > 1) qsort(all, (size_t)nall, sizeof *all, cmp_day);
     *n = nall < max ? nall : max;

@@ -20,12 +20,17 @@ typedef struct archive_batch {
 } archive_batch;
 
 /* "<seq, 12 digits>-f<fence>": unique (seq), sortable, and naming the lease
- * acquisition that froze it.  0, or -1 when it does not fit. */
-int archive_batch_make_id(char *out, size_t n, int64_t seq, int64_t fence);
+ * acquisition that froze it; partitioned (part >= 0) followed by
+ * "p<part>", unique across partitions (each has its own seq).  Untagged:
+ * part = -1.  0, or -1 when it does not fit. */
+int archive_batch_make_id(char *out, size_t n, int64_t seq, int64_t fence, int part);
 #ifdef TXAGG_TESTING
 /* The fence of an id made by archive_batch_make_id, or -1. */
 int64_t archive_batch_id_fence(const char *id);
 #endif
+
+/* The steps below work on the current partition (p->cur) unless they say
+ * otherwise. */
 
 /* Read archive:batch:{id}: PST_OK, PST_NONE (no record), PST_EREDIS or
  * PST_EDATA (malformed; logged).  Free with archive_batch_free. */
@@ -36,11 +41,12 @@ void archive_batch_free(archive_batch *b);
  * malloc'd (free it).  PST_OK or PST_EREDIS. */
 int archive_batch_pending(persistor *p, char (**ids)[PST_ID_MAX], int *n);
 
-/* The day number of the retention boundary: day(system:virtual_clock) −
- * RETENTION_DAYS.  PST_OK, PST_NONE (no clock yet), PST_EREDIS or PST_EDATA. */
+/* The day number of the retention boundary: day(greatest
+ * system:virtual_clock over all partitions) − RETENTION_DAYS.  PST_OK, PST_NONE (no clock yet), PST_EREDIS or PST_EDATA. */
 int archive_batch_boundary(persistor *p, int64_t *boundary);
-/* How far the hot tier reaches back (for /metrics): the virtual clock minus
- * the start (00:00 UTC) of the oldest tracked day, in seconds; 0 without a
+/* How far the hot tier reaches back (for /metrics): the greatest virtual
+ * clock minus the start (00:00 UTC) of the oldest tracked day of any
+ * partition, in seconds; 0 without a
  * usable clock or a valid tracked day.  With archival keeping up it stays
  * below RETENTION_DAYS × 86400 (the oldest hot day is the boundary's next).
  * PST_OK or PST_EREDIS. */

@@ -176,8 +176,8 @@ static int prune_batches(persistor *p, const char *day, const doc_batches *db, i
 static int append_frozen(persistor *p, const char *id, const char *day, int type, bson_t *inc)
 {
     char key[128];
-    if (!keys_frozen(key, sizeof key, NULL, id, day, txn_type_name(type))) return -2;
-    redisReply *r = rconn_cmd(p->rc, "HGETALL %s", key);
+    if (!keys_frozen(key, sizeof key, persistor_part(p), id, day, txn_type_name(type))) return -2;
+    redisReply *r = persistor_cmd(p, "HGETALL %s", key);
     if (!r) return -1;
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
         freeReplyObject(r);
@@ -319,10 +319,14 @@ int archive_write_batch(persistor *p, const archive_batch *b, int fresh)
      * after archived_through has no document yet, so its read is skipped
      * (FerretDB v1 pushes down only {_id: …} filters — every other find or
      * update scans the collection).  Were a document there after all, the
-     * guarded update would still be right; only its prune check is missed. */
+     * guarded update would still be right; only its prune check is missed.
+     * Partitioned, archived_through is the partition's own: a day after it
+     * may well have a document (another partition's batch wrote it), which
+     * is exactly that case — the update adds this partition's amounts under
+     * this partition's batch id. */
     char through[TS_DAY_LEN + 1] = "";
     if (fresh) {
-        redisReply *r = rconn_cmd(p->rc, "GET %s", KEYS_ARCHIVED_THROUGH);
+        redisReply *r = persistor_cmd(p, "GET %s", persistor_part(p)->archived_through);
         if (!r) return PST_EREDIS;
         if (r->type == REDIS_REPLY_STRING && r->len == TS_DAY_LEN) memcpy(through, r->str, TS_DAY_LEN + 1);
         else if (r->type != REDIS_REPLY_NIL) fresh = 0;

@@ -39,8 +39,8 @@ static int judge(redisReply *r, const char *script, const char *id)
 int clean_mark_written(persistor *p, const char *id)
 {
     char bkey[KEY_MAX];
-    if (!keys_batch(bkey, sizeof bkey, NULL, id)) return PST_EDATA;
-    const char *argv[] = {NULL, KEYS_ARCHIVE_PENDING, bkey, NULL, id};
+    if (!keys_batch(bkey, sizeof bkey, persistor_part(p), id)) return PST_EDATA;
+    const char *argv[] = {NULL, persistor_part(p)->archive_pending, bkey, NULL, id};
     int rv;
     redisReply *r = lease_script(p, &mark_script, 3, 5, argv, &rv);
     if (!r) return rv;
@@ -61,15 +61,16 @@ int clean_batch(persistor *p, const archive_batch *b)
         return PST_EREDIS;
     }
     int k = 0;
+    const keys_part *part = persistor_part(p);
     argv[k++] = NULL; /* lease */
-    argv[k++] = KEYS_ARCHIVE_PENDING;
-    keys_batch(keys[2 * b->ndays], KEY_MAX, NULL, b->id);
+    argv[k++] = part->archive_pending;
+    keys_batch(keys[2 * b->ndays], KEY_MAX, part, b->id);
     argv[k++] = keys[2 * b->ndays];
-    argv[k++] = KEYS_ARCHIVED_THROUGH;
-    argv[k++] = KEYS_ARCHIVE_VERSION;
+    argv[k++] = part->archived_through;
+    argv[k++] = part->archive_version;
     for (int i = 0; i < b->ndays; i++) {
         for (int t = 0; t < TXN_TYPES; t++) {
-            keys_frozen(keys[2 * i + t], KEY_MAX, NULL, b->id, b->days[i], txn_type_name(t));
+            keys_frozen(keys[2 * i + t], KEY_MAX, part, b->id, b->days[i], txn_type_name(t));
             argv[k++] = keys[2 * i + t];
         }
     }

@@ -12,11 +12,22 @@
 -- nothing may be deleted) or ARGS (a frozen key that is not this batch's, or
 -- not two per day).  Returns 1 when cleaned, 0 when the batch was already
 -- cleaned (repeating the step is harmless).
+--
+-- Partitioned (tagged keys): KEYS[1] is the partition's fence and ARGV[1]
+-- '#' .. the caller's fence instead of the lease and its token: refused
+-- (LEASE) when the partition's fence is higher, else raised to the caller's.
 if #KEYS < 5 or #ARGV ~= 3 or ARGV[1] == '' or ARGV[2] == '' or ARGV[3] == '' then
     return redis.error_reply('ARGS clean expects 5+ keys, a token, a batch id and a prefix')
 end
 local token, id = ARGV[1], ARGV[2]
-if redis.call('GET', KEYS[1]) ~= token then
+local fenced = string.sub(ARGV[1], 1, 1) == '#'
+if fenced then
+    local mine, have = tonumber(string.sub(ARGV[1], 2)), tonumber(redis.call('GET', KEYS[1]) or '0')
+    if not mine or not have or have > mine then
+        return redis.error_reply('LEASE clean: a persistor with a higher fence has worked on this partition')
+    end
+    redis.call('SET', KEYS[1], string.sub(ARGV[1], 2))
+elseif redis.call('GET', KEYS[1]) ~= ARGV[1] then
     return redis.error_reply('LEASE clean: the lease is not held by this persistor')
 end
 if redis.call('SISMEMBER', KEYS[2], id) == 0 then

@@ -45,7 +45,8 @@ static rscript freeze_script = RSCRIPT_INIT("freeze", lua_persistor_freeze);
  * (the candidates had no hashes: they were only untracked), or an error. */
 static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idlen)
 {
-    redisReply *r = rconn_cmd(p->rc, "INCR %s", KEYS_ARCHIVE_SEQ);
+    const keys_part *part = persistor_part(p);
+    redisReply *r = persistor_cmd(p, "INCR %s", part->archive_seq);
     if (!r) return PST_EREDIS;
     if (r->type != REDIS_REPLY_INTEGER) {
         freeReplyObject(r);
@@ -54,7 +55,7 @@ static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idle
     long long seq = r->integer;
     freeReplyObject(r);
     char bid[PST_ID_MAX];
-    if (archive_batch_make_id(bid, sizeof bid, seq, p->fence) != 0) return PST_EDATA;
+    if (archive_batch_make_id(bid, sizeof bid, seq, p->fence, p->t.tagged ? part->index : -1) != 0) return PST_EDATA;
 
     int nkeys = 5 + 4 * n;
     int argc = nkeys + 4 + n;
@@ -70,15 +71,15 @@ static int freeze_once(persistor *p, pst_day *days, int n, char *id, size_t idle
     ts_format_iso((int64_t)time(NULL), created);
     int k = 0;
     argv[k++] = NULL; /* lease key, filled by lease_script */
-    argv[k++] = KEYS_ARCHIVE_PENDING;
-    argv[k++] = KEYS_TRACKED_DAYS;
-    argv[k++] = KEYS_ARCHIVE_VERSION;
-    keys_batch(keys[4 * n], KEY_MAX, NULL, bid);
+    argv[k++] = part->archive_pending;
+    argv[k++] = part->tracked;
+    argv[k++] = part->archive_version;
+    keys_batch(keys[4 * n], KEY_MAX, part, bid);
     argv[k++] = keys[4 * n];
     for (int i = 0; i < n; i++) {
         for (int t = 0; t < TXN_TYPES; t++) {
-            keys_agg(keys[4 * i + t], KEY_MAX, NULL, days[i], txn_type_name(t));
-            keys_frozen(keys[4 * i + 2 + t], KEY_MAX, NULL, bid, days[i], txn_type_name(t));
+            keys_agg(keys[4 * i + t], KEY_MAX, part, days[i], txn_type_name(t));
+            keys_frozen(keys[4 * i + 2 + t], KEY_MAX, part, bid, days[i], txn_type_name(t));
         }
         for (int j = 0; j < 4; j++) argv[k++] = keys[4 * i + j];
     }
@@ -138,25 +139,60 @@ int freeze_batch_after(persistor *p, const char *after, char *id, size_t idlen, 
     return rv;
 }
 
-/* All of the primary's replicas hold every write made so far. */
-static int replicas_settle(persistor *p)
+/* WAIT for every replica of rc's server (ROLE) for the writes rc made so
+ * far.  PST_OK, or PST_EREDIS (logged once per change). */
+static int replicas_wait(persistor *p, rconn *rc, int *nreplicas)
 {
-    int rv = lease_renew(p);
-    if (rv != PST_OK) return rv;
     int replicas = 0, acked = 0;
-    char err[300], q[400];
-    if (rconn_replica_wait(p->rc, PST_REPLICA_WAIT_MS, &replicas, &acked, err, sizeof err) != 0) {
-        log_warn("cannot confirm the freeze on Redis replicas; the batch stays pending", "err=%s",
-                 log_q(q, sizeof q, err));
+    char err[300], q[400], node[300] = "";
+    if (p->t.tagged) snprintf(node, sizeof node, "%s:%d", rconn_host(rc), rconn_port(rc));
+    if (rconn_replica_wait(rc, PST_REPLICA_WAIT_MS, &replicas, &acked, err, sizeof err) != 0) {
+        if (p->t.tagged)
+            log_warn("cannot confirm the freeze on Redis replicas; the batch stays pending", "node=%s err=%s", node,
+                     log_q(q, sizeof q, err));
+        else
+            log_warn("cannot confirm the freeze on Redis replicas; the batch stays pending", "err=%s",
+                     log_q(q, sizeof q, err));
         return PST_EREDIS;
     }
     if (acked < replicas) {
-        if (!p->replicas_behind)
-            log_warn("Redis replicas have not acknowledged the freeze; MongoDB is not written until they do",
-                     "replicas=%d acked=%d wait_ms=%d", replicas, acked, PST_REPLICA_WAIT_MS);
+        if (!p->replicas_behind) {
+            if (p->t.tagged)
+                log_warn("Redis replicas have not acknowledged the freeze; MongoDB is not written until they do",
+                         "node=%s replicas=%d acked=%d wait_ms=%d", node, replicas, acked, PST_REPLICA_WAIT_MS);
+            else
+                log_warn("Redis replicas have not acknowledged the freeze; MongoDB is not written until they do",
+                         "replicas=%d acked=%d wait_ms=%d", replicas, acked, PST_REPLICA_WAIT_MS);
+        }
         p->replicas_behind = 1;
         return PST_EREDIS;
     }
+    *nreplicas = replicas;
+    return PST_OK;
+}
+
+/* All of the primary's replicas hold every write made so far: untagged, the
+ * lease renewal (a write on the one connection, past the freeze) and WAIT.
+ * Tagged, the same for two servers, which may be one: the partition's
+ * primary (a fence claim — a write on the connection the partition's
+ * commands use, past the freeze — then WAIT) and the lease's (the renewal,
+ * past the fence drawn at acquisition, then WAIT); the renewal comes last,
+ * right before MongoDB. */
+static int replicas_settle(persistor *p)
+{
+    rconn *part_rc = NULL;
+    if (p->t.tagged) {
+        int rv = lease_claim(p);
+        if (rv != PST_OK) return rv;
+        part_rc = rcluster_last_conn(p->t.cl);
+    }
+    int rv = lease_renew(p);
+    if (rv != PST_OK) return rv;
+    rconn *lease_rc = p->t.tagged ? rcluster_last_conn(p->t.cl) : p->rc;
+    int replicas = 0;
+    if (part_rc && part_rc != lease_rc) rv = replicas_wait(p, part_rc, &replicas);
+    if (rv == PST_OK) rv = replicas_wait(p, lease_rc, &replicas);
+    if (rv != PST_OK) return rv;
     if (p->replicas_behind) log_info("Redis replicas acknowledge the freeze again", "replicas=%d", replicas);
     p->replicas_behind = 0;
     return PST_OK;
@@ -165,7 +201,7 @@ static int replicas_settle(persistor *p)
 int freeze_settle(persistor *p, int fresh)
 {
     if (fresh) {
-        redisReply *r = rconn_cmd(p->rc, "INFO persistence");
+        redisReply *r = persistor_cmd(p, "INFO persistence"); /* the partition's primary */
         if (!r) return PST_EREDIS;
         int aof = r->type == REDIS_REPLY_STRING && strstr(r->str, "aof_enabled:1") != NULL;
         int bad = r->type != REDIS_REPLY_STRING;

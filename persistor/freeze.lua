@@ -16,6 +16,10 @@
 -- to the pending set and bumps the archive version, all in this one script,
 -- so a reader sees either the hot hashes or the frozen batch, never neither.
 -- Returns the frozen days (empty: no batch was made).
+--
+-- Partitioned (tagged keys): KEYS[1] is the partition's fence and ARGV[1]
+-- '#' .. the caller's fence instead of the lease and its token: refused
+-- (LEASE) when the partition's fence is higher, else raised to the caller's.
 local ndays = #ARGV - 4
 if ndays < 1 or #KEYS ~= 5 + 4 * ndays then
     return redis.error_reply('ARGS freeze: key/day count mismatch')
@@ -32,7 +36,14 @@ for i = 1, ndays do
     end
     prev = day
 end
-if redis.call('GET', KEYS[1]) ~= token then
+local fenced = string.sub(ARGV[1], 1, 1) == '#'
+if fenced then
+    local mine, have = tonumber(string.sub(ARGV[1], 2)), tonumber(redis.call('GET', KEYS[1]) or '0')
+    if not mine or not have or have > mine then
+        return redis.error_reply('LEASE freeze: a persistor with a higher fence has worked on this partition')
+    end
+    redis.call('SET', KEYS[1], string.sub(ARGV[1], 2))
+elseif redis.call('GET', KEYS[1]) ~= ARGV[1] then
     return redis.error_reply('LEASE freeze: the lease is not held by this persistor')
 end
 local pending = redis.call('SMEMBERS', KEYS[2])

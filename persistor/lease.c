@@ -16,6 +16,15 @@
  *     confirmed acquire/renew was *sent* plus the TTL.  It is never trusted
  *     alone before a MongoDB write: archive_write renews (a round trip)
  *     immediately before each one.
+ *
+ * Partitioned (tagged): the lease and the fence are global keys
+ * (system:persistor:lease{txagg}, …:fence{txagg}), one slot of their own, so
+ * a partition's script cannot read the lease.  lease_script passes the
+ * partition's fence key and "#<fence>" instead of the lease key and the
+ * token: the script refuses (LEASE) when the partition's fence is higher
+ * than ours — a later holder has worked there — and otherwise raises it to
+ * ours (a write, so the script is also a claim; see recover.c).  Untagged,
+ * the scripts get the lease key and the token exactly as before.
  */
 #include "lease.h"
 #include "keys.h"
@@ -30,10 +39,12 @@
 extern const char lua_persistor_lease_acquire[];
 extern const char lua_persistor_lease_renew[];
 extern const char lua_persistor_lease_release[];
+extern const char lua_persistor_fence_claim[];
 
 static rscript acquire_script = RSCRIPT_INIT("lease_acquire", lua_persistor_lease_acquire);
 static rscript renew_script = RSCRIPT_INIT("lease_renew", lua_persistor_lease_renew);
 static rscript release_script = RSCRIPT_INIT("lease_release", lua_persistor_lease_release);
+static rscript claim_script = RSCRIPT_INIT("fence_claim", lua_persistor_fence_claim);
 
 static int new_token(char *out)
 {
@@ -78,7 +89,7 @@ static int run_ttl_script(persistor *p, rscript *s, int nkeys, int argc, const c
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)p->cfg.persist_lease_ms);
     argv[argc - 1] = ttl;
-    redisReply *r = rscript_run(p->rc, s, nkeys, argc, argv, NULL);
+    redisReply *r = rcluster_script(p->t.cl, p->lease_slot, s, nkeys, argc, argv, NULL);
     if (!r) return PST_EREDIS;
     int rv = PST_OK;
     if (r->type == REDIS_REPLY_INTEGER) {
@@ -99,7 +110,7 @@ int lease_acquire(persistor *p)
         log_error("cannot read /dev/urandom for a lease token");
         return PST_EREDIS;
     }
-    const char *argv[] = {KEYS_PERSISTOR_LEASE, KEYS_PERSISTOR_FENCE, token, NULL /* the ttl */};
+    const char *argv[] = {p->lease_key, p->fence_key, token, NULL /* the ttl */};
     int64_t sent = sig_now_ms();
     long long fence;
     int rv = run_ttl_script(p, &acquire_script, 2, 4, argv, &fence);
@@ -122,7 +133,7 @@ int lease_renew(persistor *p)
         lease_lost(p, "not confirmed within the lease time");
         return PST_ELEASE;
     }
-    const char *argv[] = {KEYS_PERSISTOR_LEASE, p->token, NULL /* the ttl */};
+    const char *argv[] = {p->lease_key, p->token, NULL /* the ttl */};
     int64_t sent = sig_now_ms();
     long long renewed;
     int rv = run_ttl_script(p, &renew_script, 1, 3, argv, &renewed);
@@ -154,8 +165,8 @@ int lease_release(persistor *p)
     long long fence = (long long)p->fence;
     p->fence = 0;
     metrics_set(pst_metrics.leader, 0);
-    const char *argv[] = {KEYS_PERSISTOR_LEASE, p->token};
-    redisReply *r = rscript_run(p->rc, &release_script, 1, 2, argv, NULL);
+    const char *argv[] = {p->lease_key, p->token};
+    redisReply *r = rcluster_script(p->t.cl, p->lease_slot, &release_script, 1, 2, argv, NULL);
     if (!r) return PST_EREDIS;
     int rv = r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? PST_OK : PST_NONE;
     freeReplyObject(r);
@@ -170,9 +181,16 @@ redisReply *lease_script(persistor *p, rscript *s, int nkeys, int argc, const ch
         *rv = PST_ELEASE;
         return NULL;
     }
-    argv[0] = KEYS_PERSISTOR_LEASE;
-    argv[nkeys] = p->token;
-    redisReply *r = rscript_run(p->rc, s, nkeys, argc, argv, NULL);
+    char fence[24];
+    if (p->t.tagged) {
+        snprintf(fence, sizeof fence, "#%lld", (long long)p->fence);
+        argv[0] = persistor_part(p)->archive_fence;
+        argv[nkeys] = fence;
+    } else {
+        argv[0] = p->lease_key;
+        argv[nkeys] = p->token;
+    }
+    redisReply *r = rcluster_script(p->t.cl, persistor_slot(p), s, nkeys, argc, argv, NULL);
     if (!r) {
         *rv = PST_EREDIS;
         return NULL;
@@ -184,4 +202,22 @@ redisReply *lease_script(persistor *p, rscript *s, int nkeys, int argc, const ch
         return NULL;
     }
     return r;
+}
+
+int lease_claim(persistor *p)
+{
+    if (!p->t.tagged) return p->fence > 0 ? PST_OK : PST_ELEASE;
+    const char *argv[2];
+    int rv;
+    redisReply *r = lease_script(p, &claim_script, 1, 2, argv, &rv);
+    if (!r) return rv;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        rv = PST_OK;
+    } else {
+        log_error("lease script failed", "script=fence_claim key=%s err=%s", persistor_part(p)->archive_fence,
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rv = PST_EREDIS;
+    }
+    freeReplyObject(r);
+    return rv;
 }

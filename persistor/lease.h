@@ -25,11 +25,21 @@ int lease_held(const persistor *p);
 /* Mark the lease lost (logged once, metrics updated). */
 void lease_lost(persistor *p, const char *why);
 
-/* Run an archive-state script that starts with the lease check: argv[0]
- * (KEYS[1]) and argv[nkeys] (ARGV[1]) are reserved and filled here with the
- * lease key and this holder's token.  Returns the reply, or NULL with *rv =
- * PST_EREDIS, or PST_ELEASE (not holding, or the script's lease check
- * refused: lease_lost called).  Other error replies are the caller's. */
+/* Partitioned (tagged) only: raise the current partition's fence to ours
+ * (fence_claim.lua), so a former holder is refused there from now on; a
+ * write on the partition's primary (rcluster_last_conn is where it ran).
+ * PST_OK, PST_ELEASE (a higher fence worked there: lease_lost called) or
+ * PST_EREDIS.  Untagged: PST_OK (the scripts check the lease itself), or
+ * PST_ELEASE when not holding; no I/O. */
+int lease_claim(persistor *p);
+
+/* Run an archive-state script of the current partition (p->cur) that
+ * starts with the lease check: argv[0] (KEYS[1]) and argv[nkeys] (ARGV[1])
+ * are reserved and filled here with the lease key and this holder's token
+ * (tagged: the partition's fence key and "#<fence>").  Returns the reply, or
+ * NULL with *rv = PST_EREDIS, or PST_ELEASE (not holding, or the script's
+ * lease check refused: lease_lost called).  Other error replies are the
+ * caller's. */
 redisReply *lease_script(persistor *p, rscript *s, int nkeys, int argc, const char **argv, int *rv);
 
 #endif

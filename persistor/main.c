@@ -19,6 +19,5 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "migrate")) return migrate_main(argc - 1, argv + 1);
     txagg_config cfg;
     int rc = cli_start(argc, argv, "persistor", CFG_PERSISTOR, usage, &cfg);
-    if (rc == CLI_RUN && cli_refuse_partitions("persistor", &cfg)) return 2;
     return rc == CLI_RUN ? service_run(&cfg) : rc;
 }

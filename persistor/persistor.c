@@ -9,6 +9,7 @@
  * state changes are logged once per change (log_state_report).
  */
 #include "persistor.h"
+#include "keys.h"
 #include "log.h"
 #include "mongo.h"
 
@@ -73,9 +74,19 @@ persistor *persistor_open(const txagg_config *cfg, char *err, size_t errlen)
     }
     p->cfg = *cfg;
     p->mongo_backoff_ms = MONGO_BACKOFF_MIN_MS;
-    p->rc = rconn_new(cfg, "persistor");
+    if (tier_init(&p->t, cfg, "persistor", err, errlen) != 0) {
+        free(p);
+        return NULL;
+    }
+    p->invalid_tracked = calloc((size_t)p->t.n, sizeof *p->invalid_tracked);
+    keys_global(p->lease_key, sizeof p->lease_key, KEYS_PERSISTOR_LEASE, p->t.tagged);
+    keys_global(p->fence_key, sizeof p->fence_key, KEYS_PERSISTOR_FENCE, p->t.tagged);
+    p->lease_slot = keys_slot(p->lease_key, strlen(p->lease_key));
+    /* one Redis: its connection is described without I/O (no slot map to load) */
+    if (!p->t.tagged) p->rc = tier_conn(&p->t, 0);
     p->mongo = mongo_client_new(cfg, "persistor", err, errlen);
-    if (!p->rc || !p->mongo) {
+    if (!p->invalid_tracked || (!p->t.tagged && !p->rc) || !p->mongo) {
+        if (p->mongo) snprintf(err, errlen, "out of memory"); /* else mongo_client_new said why */
         persistor_close(p);
         return NULL;
     }
@@ -101,8 +112,31 @@ void persistor_close(persistor *p)
     if (p->wc) mongoc_write_concern_destroy(p->wc);
     if (p->coll) mongoc_collection_destroy(p->coll);
     if (p->mongo) mongoc_client_destroy(p->mongo);
-    rconn_free(p->rc);
+    tier_free(&p->t); /* p->rc is the tier's */
+    free(p->invalid_tracked);
     free(p);
+}
+
+int persistor_use_partition(persistor *p, int i)
+{
+    if (i < 0 || i >= p->t.n) return -1;
+    p->cur = i;
+    return 0;
+}
+
+int persistor_redis_ensure(persistor *p)
+{
+    rconn *rc = rcluster_conn(p->t.cl, p->lease_slot);
+    if (rc && rconn_ensure(rc) == 0) return 0;
+    if (!rcluster_is_cluster(p->t.cl) || rcluster_refresh(p->t.cl) != 0) return -1;
+    rc = rcluster_conn(p->t.cl, p->lease_slot); /* a failover: the slot lives elsewhere now */
+    return rc && rconn_ensure(rc) == 0 ? 0 : -1;
+}
+
+int persistor_redis_connected(persistor *p)
+{
+    rconn *rc = rcluster_conn(p->t.cl, p->lease_slot);
+    return rc && rconn_connected(rc);
 }
 
 void persistor_mongo_state(persistor *p, int up, const char *detail)

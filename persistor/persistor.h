@@ -19,6 +19,20 @@
  *   cycle.c          one archival cycle: recover, then freeze/write/clean
  *   service.c        the service loop (service_run): stand by or hold the lease
  *
+ * Partitions (REDIS_PARTITIONS, REDIS_CLUSTER; common/tier.h): one lease and
+ * one fence for the whole hot tier (global keys, KEYS_GLOBAL_TAG when
+ * tagged); every other step works on one partition at a time, `cur`, with
+ * that partition's keys, on the node serving its slot (rcluster: MOVED, ASK,
+ * TRYAGAIN, CLUSTERDOWN followed; a lost node means the step failed and the
+ * cycle ends — the next one re-reads everything).  Untagged (one partition on
+ * one Redis) every name, id and step is exactly the single-Redis one.  In
+ * tagged mode the archive scripts cannot see the lease (another slot): they
+ * check the partition's own fence instead (KEYS_ARCHIVE_FENCE: the highest
+ * persistor fence that worked on the partition; lower fences are refused),
+ * which this holder raises in every partition before it reads any
+ * partition's pending batch (recover.c), so an ex-holder is shut out of a
+ * partition before the new one looks at it.
+ *
  * Threads: everything here runs on the loop's thread; the metrics listener's
  * threads read only the atomics (redis_up, mongo_up) and the metrics.
  */
@@ -33,6 +47,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
+#include "tier.h"
 
 /* Step results.  Negative: the step did not complete (and left nothing
  * half-done that a repeat would not finish). */
@@ -57,7 +72,11 @@ enum {
 
 typedef struct persistor {
     txagg_config cfg;
-    rconn *rc;
+    tier t;    /* the partitions, their keys, the connections (t.cl) */
+    int cur;   /* the partition the per-partition steps work on */
+    rconn *rc; /* untagged only (else NULL): the one Redis, as `persistor migrate` uses it */
+    char lease_key[KEYS_NAME_MAX], fence_key[KEYS_NAME_MAX]; /* global keys */
+    int lease_slot;
     mongoc_client_t *mongo;
     mongoc_collection_t *coll;
     mongoc_write_concern_t *wc;
@@ -72,8 +91,8 @@ typedef struct persistor {
     int64_t fence;
     int64_t lease_sent_ms;
 
-    int invalid_tracked; /* invalid members of tracked_days last seen */
-    int replicas_behind; /* the last replica wait fell short (logged once per change) */
+    int *invalid_tracked; /* per partition: invalid members of its tracked days last seen */
+    int replicas_behind;  /* the last replica wait fell short (logged once per change) */
 
     /* Readiness for /ready (set by the loop, read by listener threads). */
     atomic_int redis_up;
@@ -93,6 +112,21 @@ persistor *persistor_open(const txagg_config *cfg, char *err, size_t errlen);
 /* Drops the connections without releasing the lease (what a crash does);
  * call lease_release first for a clean stop. */
 void persistor_close(persistor *p);
+
+/* Work on partition i (0 … t.n-1) from now on; 0, or -1 when out of range. */
+int persistor_use_partition(persistor *p, int i);
+/* The partition the steps work on (its keys; tag "" untagged) and its slot. */
+static inline const keys_part *persistor_part(const persistor *p) { return &p->t.parts[p->cur]; }
+static inline int persistor_slot(const persistor *p) { return p->t.parts[p->cur].slot; }
+/* A command for the current partition, redirections followed
+ * (rcluster_cmd); NULL: Redis failed, outcome unknown. */
+#define persistor_cmd(p, ...) rcluster_cmd((p)->t.cl, persistor_slot(p), __VA_ARGS__)
+/* Whether Redis answers, for the loop: the node of the lease's slot is
+ * connected (connecting now if its backoff allows; on a cluster the slot map
+ * is refreshed once when it is not).  0 or -1. */
+int persistor_redis_ensure(persistor *p);
+/* Whether that node was connected after the last command. */
+int persistor_redis_connected(persistor *p);
 
 /* Report whether MongoDB answered: logged once per change of state
  * (mongo_report_state), kept in mongo_up for /ready.  detail: the error text

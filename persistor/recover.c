@@ -11,17 +11,45 @@
  *
  * The same function finishes a batch this replica just froze (recovered=0),
  * so the normal path and the recovery path are one code path.
+ *
+ * Partitioned: all of this is per partition (the current one), at most one
+ * pending batch in each.  Before it reads a partition's pending set the
+ * holder claims the partition (lease_claim: its fence there), so a former
+ * holder can no longer freeze or clean in it behind our back; and after the
+ * replica wait it reads the batch record again — a failover between the
+ * freeze and the wait may have put a primary without the freeze in place,
+ * and the record read before is then not what that primary holds.
  */
 #include "recover.h"
 #include "archive_batch.h"
 #include "archive_write.h"
 #include "clean.h"
 #include "freeze.h"
+#include "lease.h"
 #include "log.h"
 #include "signals.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* The record of b again, after the replica wait; b replaced by it.  PST_OK,
+ * PST_EREDIS (gone: rolled back by a failover, or finished by another
+ * holder — the next cycle re-reads the partition) or load's error. */
+static int reload(persistor *p, archive_batch *b)
+{
+    archive_batch again;
+    int rv = archive_batch_load(p, b->id, &again);
+    if (rv == PST_NONE) {
+        log_warn("archive batch gone after the replica wait (a failover rolled the freeze back?); the partition "
+                 "is read again next cycle",
+                 "id=%s partition=%d", b->id, p->cur);
+        return PST_EREDIS;
+    }
+    if (rv != PST_OK) return rv;
+    archive_batch_free(b);
+    *b = again;
+    return PST_OK;
+}
 
 int recover_finish_batch(persistor *p, const char *id, int recovered)
 {
@@ -39,6 +67,7 @@ int recover_finish_batch(persistor *p, const char *id, int recovered)
                  b.ndays);
     }
     if (!b.written) rv = freeze_settle(p, !recovered); /* the freeze must survive a crash or failover first */
+    if (rv == PST_OK && !b.written && p->t.tagged) rv = reload(p, &b);
     if (rv == PST_OK && !b.written) {
         rv = archive_write_batch(p, &b, !recovered);
         if (rv == PST_OK) rv = clean_mark_written(p, id);
@@ -61,7 +90,9 @@ int recover_pending(persistor *p)
 {
     char(*ids)[PST_ID_MAX];
     int n;
-    int rv = archive_batch_pending(p, &ids, &n);
+    int rv = lease_claim(p); /* partitioned: no former holder acts here once we look */
+    if (rv != PST_OK) return rv;
+    rv = archive_batch_pending(p, &ids, &n);
     if (rv != PST_OK) return rv;
     for (int i = 0; i < n && rv == PST_OK; i++) rv = recover_finish_batch(p, ids[i], 1);
     free(ids);

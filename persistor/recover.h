@@ -11,7 +11,8 @@
  * PST_OK (also when it was already cleaned), or the failing step's result. */
 int recover_finish_batch(persistor *p, const char *id, int recovered);
 
-/* Finish every pending batch (there is at most one).  PST_OK or an error. */
+/* Finish every pending batch of the current partition (there is at most
+ * one), after claiming the partition (lease_claim).  PST_OK or an error. */
 int recover_pending(persistor *p);
 
 #endif

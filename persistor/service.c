@@ -12,10 +12,14 @@
  *     reaches (archive_batch_hot_age) for /metrics, so the figure does not
  *     depend on which replica holds the lease, or whether one does; and
  *     right after each cycle, so an archived day leaves the figure at once.
+ * At start the number of partitions is checked (and recorded the first
+ * time, tier_check_layout): another number than the data's stops the
+ * process with exit 2; Redis not answering is waited for.
  * Redis unreachable: rconn reconnects with capped backoff and logs once per
- * change; a lease not confirmed within its TTL counts as lost.  SIGTERM /
- * SIGINT: the batch in hand is finished (unless it waits on an outage), the
- * lease released (a standby takes over at once), exit 0.
+ * change (on a cluster the slot map is refreshed: the lease's slot may have
+ * moved to a promoted replica); a lease not confirmed within its TTL counts
+ * as lost.  SIGTERM / SIGINT: the batch in hand is finished (unless it waits
+ * on an outage), the lease released (a standby takes over at once), exit 0.
  *
  * Invariants: main.c holds no logic; nothing here writes archive state — the
  * steps do, each behind the lease check of its script.
@@ -31,6 +35,29 @@
 #include "signals.h"
 
 #include <stdio.h>
+
+/* tier_check_layout until Redis answers: 0, 2 (another number of
+ * partitions: a configuration error, logged) or 0 on a stop request. */
+static int check_layout(persistor *p)
+{
+    char err[512], q[600];
+    int logged = 0;
+    while (!sig_stopping()) {
+        int rv = tier_check_layout(&p->t, err, sizeof err);
+        if (rv == TIER_OK) {
+            if (logged) log_info("redis layout checked", "partitions=%d", p->t.n);
+            return 0;
+        }
+        if (rv == TIER_ELAYOUT) {
+            log_error("configuration error", "var=REDIS_PARTITIONS detail=%s", log_q(q, sizeof q, err));
+            return 2;
+        }
+        if (!logged++)
+            log_warn("cannot check the number of partitions yet; retrying", "detail=%s", log_q(q, sizeof q, err));
+        sig_sleep_ms(500);
+    }
+    return 0;
+}
 
 int service_run(const txagg_config *cfg)
 {
@@ -54,12 +81,20 @@ int service_run(const txagg_config *cfg)
     }
     log_info("started", "version=%s retention_days=%d interval_ms=%lld lease_ms=%lld", TXAGG_VERSION,
              cfg->retention_days, (long long)cfg->persist_interval_ms, (long long)cfg->persist_lease_ms);
+    if (p->t.tagged) log_info("partitioned hot tier", "partitions=%d cluster=%d", p->t.n, rcluster_is_cluster(p->t.cl));
+    int status = check_layout(p);
+    if (status != 0) {
+        http_listener_stop(hl);
+        persistor_close(p);
+        mongo_global_cleanup();
+        return status;
+    }
 
     int64_t tick = cfg->persist_lease_ms / 3;
     int64_t next_cycle = 0, next_ping = 0, next_age = 0;
     while (!sig_stopping()) {
         int64_t now = sig_now_ms();
-        if (rconn_ensure(p->rc) != 0) {
+        if (persistor_redis_ensure(p) != 0) {
             atomic_store(&p->redis_up, 0);
             if (p->fence > 0 && !lease_held(p)) lease_lost(p, "redis unreachable for the lease time");
             sig_sleep_ms(tick < 500 ? tick : 500);
@@ -88,7 +123,7 @@ int service_run(const txagg_config *cfg)
             int64_t t0 = sig_now_us();
             int rv = cycle_run(p);
             metrics_observe_us(pst_metrics.cycle_seconds, sig_now_us() - t0);
-            atomic_store(&p->redis_up, rconn_connected(p->rc));
+            atomic_store(&p->redis_up, persistor_redis_connected(p));
             next_cycle = sig_now_ms() + (rv == PST_EREDIS && tick < cfg->persist_interval_ms ? tick
                                                                                             : cfg->persist_interval_ms);
             next_ping = next_cycle;
