@@ -375,6 +375,11 @@ int snapshot_cluster_failure(rcluster *cl, const redisReply *r, char *err, size_
                                             "CLUSTERDOWN", "OOM", "MOVED", "ASK", "READONLY"};
     for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
         if (rreply_is_error(r, transient[i])) return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", r->str);
+    /* The script read a key of its slot that a live resharding already moved
+     * (Redis refuses it inside a script rather than redirect), or the cluster
+     * went down under it: the partition cannot be read atomically right now. */
+    if (r->type == REDIS_REPLY_ERROR && (strstr(r->str, "non local key") || strstr(r->str, "cluster is down")))
+        return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable (slot moving): %s", r->str);
     return log_fail(SNAP_INTERNAL, err, errlen, "Redis error: %s",
                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 }
