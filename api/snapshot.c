@@ -590,3 +590,72 @@ void snapshot_release(snapshot *s)
     if (s->reply) freeReplyObject(s->reply);
     s->reply = NULL;
 }
+
+/* ---- every partition of a tagged tier, pipelined ------------------------------ */
+
+int snapshot_read_parts(tier *t, rscript *lua, int32_t from, int32_t to, snapshot *outs, rec_vec *hot,
+                        frozen_vec *frozen, int *failed, char *err, size_t errlen)
+{
+    int n = t->n;
+    for (int p = 0; p < n; p++) memset(&outs[p], 0, sizeof outs[p]);
+    *failed = -1;
+    redisReply **r = calloc((size_t)n, sizeof *r);
+    rconn **sent = calloc((size_t)n, sizeof *sent), **dead = calloc((size_t)n, sizeof *dead);
+    int ndead = 0;
+    if (!r || !sent || !dead) {
+        free(r);
+        free(sent);
+        free(dead);
+        *failed = 0;
+        return log_fail(SNAP_INTERNAL, err, errlen, "out of memory");
+    }
+    char a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
+    const char *argv[SCRIPT_ARGC];
+    /* 1. one EVALSHA per partition appended to the connection serving it (the
+     *    script's SHA known: after the first read of the thread) */
+    for (int p = 0; p < n && lua->sha[0]; p++) {
+        rconn *rc = tier_conn(t, p);
+        if (!rc || rconn_ensure(rc) != 0) continue;
+        script_argv(&t->parts[p], from, to, a, b, argv);
+        if (rscript_append(rc, lua, 5, SCRIPT_ARGC, argv, NULL) == 0) sent[p] = rc;
+    }
+    /* 2. the replies, in the order they were appended on each connection; a
+     *    connection that breaks is dropped and its later partitions read again */
+    for (int p = 0; p < n; p++) {
+        rconn *rc = sent[p];
+        if (!rc) continue;
+        int broken = 0;
+        for (int i = 0; i < ndead; i++) broken |= dead[i] == rc;
+        if (broken) continue;
+        redisContext *c = rconn_ctx(rc);
+        void *x = NULL;
+        if (!c || redisGetReply(c, &x) != REDIS_OK) {
+            rconn_drop(rc);
+            dead[ndead++] = rc;
+            continue;
+        }
+        r[p] = x;
+        metrics_inc(m_lua);
+    }
+    /* 3. each partition from its reply, or alone through the cluster layer (not
+     *    sent, connection broken, or any error reply: MOVED, ASK, TRYAGAIN,
+     *    CLUSTERDOWN, NOSCRIPT… — it follows them, or says why it cannot) */
+    int rv = SNAP_OK;
+    for (int p = 0; p < n; p++) {
+        if (rv != SNAP_OK) {
+            if (r[p]) freeReplyObject(r[p]);
+            continue;
+        }
+        if (r[p] && r[p]->type != REDIS_REPLY_ERROR) {
+            rv = script_parse(r[p], NULL, &outs[p], hot, frozen, err, errlen);
+        } else {
+            if (r[p]) freeReplyObject(r[p]);
+            rv = snapshot_read_part(t->cl, &t->parts[p], lua, from, to, &outs[p], hot, frozen, err, errlen);
+        }
+        if (rv != SNAP_OK) *failed = p;
+    }
+    free(r);
+    free(sent);
+    free(dead);
+    return rv;
+}

@@ -36,6 +36,7 @@
 #include "keys.h"
 #include "records.h"
 #include "redis.h"
+#include "tier.h"
 
 typedef struct snap_hint snap_hint;
 
@@ -76,6 +77,18 @@ int snapshot_read_part(rcluster *cl, const keys_part *part, rscript *lua, int32_
 
 /* Map a failed Redis call (reply NULL = I/O error) to a status and reason. */
 int snapshot_redis_failure(rconn *rc, const redisReply *r, char *err, size_t errlen);
+
+/*
+ * Every partition of t at once: one EVALSHA per partition appended to the
+ * connection serving it (one round trip per node: on one Redis, one for all
+ * N), the replies read back in order; a partition whose reply is an error
+ * (a redirection, NOSCRIPT…) or whose connection broke is read again alone
+ * with snapshot_read_part.  outs[0..n) must be released by the caller (all
+ * of them, also on failure).  SNAP_OK, or a status with *failed = the
+ * partition and the reason in err.
+ */
+int snapshot_read_parts(tier *t, rscript *lua, int32_t from, int32_t to, snapshot *outs, rec_vec *hot,
+                        frozen_vec *frozen, int *failed, char *err, size_t errlen);
 
 /* The same for a call through the cluster layer (reply NULL: no answer
  * within the retry budget; rcluster_error says why). */

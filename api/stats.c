@@ -626,15 +626,15 @@ static int attempt_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t
     src x = {NULL, t, av};
     *history = src_history(&x); /* before the first snapshot: a map change during them is seen */
     snapshot all = {0};
+    char e[400], name[64];
+    int failed;
+    int rv = snapshot_read_parts(t, &s->lua, from, to, s->snaps, &s->recs, &s->frozen, &failed, e, sizeof e);
+    if (rv != SNAP_OK) {
+        snprintf(err, errlen, "%s: %s", part_name(t, failed, name, sizeof name), e);
+        release_parts(s, n);
+        return rv == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
+    }
     for (int p = 0; p < n; p++) {
-        char e[400], name[64];
-        int rv = snapshot_read_part(t->cl, &t->parts[p], &s->lua, from, to, &s->snaps[p], &s->recs, &s->frozen, e,
-                                    sizeof e);
-        if (rv != SNAP_OK) {
-            snprintf(err, errlen, "%s: %s", part_name(t, p, name, sizeof name), e);
-            release_parts(s, p + 1);
-            return rv == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
-        }
         const snapshot *sp = &s->snaps[p];
         hv[p] = sp->hot_version;
         av[p] = sp->version;
@@ -645,7 +645,6 @@ static int attempt_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t
     }
     *hot_id = intern(hv, n, 1);
     *arch_id = intern(av, n, 1);
-    int rv = STATS_OK;
     if (all.has_through && all.through >= from)
         rv = cold_part(env, &x, s, *history, *arch_id, from, all.through < to ? all.through : to, moved, err, errlen);
     if (rv == STATS_OK && !*moved) rv = merge_tiers(s, &all, err, errlen);
