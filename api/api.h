@@ -10,7 +10,8 @@
 #include "config.h"
 
 /* Runs until SIGTERM/SIGINT; returns the process exit status (1 when a
- * listener cannot start, e.g. its port is taken). */
+ * listener cannot start, e.g. its port is taken; 2 when Redis holds data
+ * written with another number of partitions). */
 int api_run(const txagg_config *cfg);
 
 #endif

@@ -8,7 +8,9 @@
  *   archived_through  system:archived_through, the newest day moved to MongoDB
  *   backlog           entries the aggregators have not applied yet (group lag +
  *                     pending, common/stream: a stale lag cannot inflate it)
- * Each is null when Redis holds nothing yet.  max_range_days echoes
+ * Each is null when Redis holds nothing yet.  With partitions: the greatest
+ * clock and archived-through day over the partitions, the sum of the
+ * backlogs of their streams.  max_range_days echoes
  * MAX_RANGE_DAYS so the dashboard can ask for "all".
  */
 #ifndef TXAGG_API_FRESHNESS_H
@@ -18,6 +20,7 @@
 #include <stdint.h>
 
 #include "redis.h"
+#include "tier.h"
 #include "timeparse.h"
 
 typedef struct freshness {
@@ -31,6 +34,12 @@ enum { FRESH_OK = 0, FRESH_UNAVAILABLE = -1, FRESH_CORRUPT = -2 };
 
 /* FRESH_OK, or a status with the reason in err. */
 int freshness_read(rconn *rc, freshness *out, char *err, size_t errlen);
+
+/* The same over the partitions of t: untagged, freshness_read on its one
+ * connection; tagged, the greatest clock and archived-through day over the
+ * partitions and the sum of their backlogs (a partition that cannot be read
+ * is FRESH_UNAVAILABLE naming it). */
+int freshness_read_tier(tier *t, freshness *out, char *err, size_t errlen);
 
 /* The JSON body into buf; its length, or 0 when it does not fit. */
 size_t freshness_json(const freshness *f, int max_range_days, char *buf, size_t n);

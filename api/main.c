@@ -13,6 +13,5 @@ int main(int argc, char **argv)
 {
     txagg_config cfg;
     int rc = cli_start(argc, argv, "api", CFG_API, usage, &cfg);
-    if (rc == CLI_RUN && cli_refuse_partitions("api", &cfg)) return 2;
     return rc == CLI_RUN ? api_run(&cfg) : rc;
 }

@@ -109,6 +109,41 @@ static void account(int r, int status, int64_t us)
 
 /* ---- handlers ------------------------------------------------------------ */
 
+/*
+ * The number of partitions must have been checked against Redis before any
+ * read (a process started with another REDIS_PARTITIONS would read keys the
+ * data is not in and answer wrong sums).  The service loop checks at start
+ * and every second until it succeeds; a request before that checks on its
+ * own thread.  0 when checked, else the status sent.
+ */
+static int layout_checked(struct mg_connection *conn, api_app *app, api_worker *w, int *status)
+{
+    int l = __atomic_load_n(&app->layout, __ATOMIC_ACQUIRE);
+    if (l == 0) {
+        char err[512];
+        int rv = tier_check_layout(&w->t, err, sizeof err);
+        if (rv == TIER_OK) {
+            __atomic_store_n(&app->layout, 1, __ATOMIC_RELEASE);
+            return 0;
+        }
+        if (rv == TIER_ELAYOUT) {
+            __atomic_store_n(&app->layout, -1, __ATOMIC_RELEASE);
+            *status = http_reply_detail(conn, 500, err, NULL);
+            return -1;
+        }
+        char d[600];
+        snprintf(d, sizeof d, "Redis unavailable: %s", err);
+        *status = http_reply_detail(conn, 503, d, "Retry-After: 1\r\n");
+        return -1;
+    }
+    if (l < 0) {
+        *status = http_reply_detail(conn, 500, "the data in Redis was written with another REDIS_PARTITIONS (see the log)",
+                                    NULL);
+        return -1;
+    }
+    return 0;
+}
+
 static int answer_stats(struct mg_connection *conn, api_app *app, api_worker *w, enum stats_format fmt)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -117,8 +152,10 @@ static int answer_stats(struct mg_connection *conn, api_app *app, api_worker *w,
     query_range q;
     if (query_parse_stats(qs, qs ? strlen(qs) : 0, app->cfg.max_range_days, &q, err, sizeof err))
         return http_reply_detail(conn, 400, err, NULL);
-    int rv = stats_answer(&app->env, w->rc, &w->stats, (int32_t)q.from_day, (int32_t)q.to_day, fmt, err, sizeof err);
     int status;
+    if (layout_checked(conn, app, w, &status)) return status;
+    int rv = stats_answer_tier(&app->env, &w->t, &w->stats, (int32_t)q.from_day, (int32_t)q.to_day, fmt, err,
+                               sizeof err);
     if (rv == STATS_OK && fmt == STATS_CSV) {
         char disp[128], a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
         ts_format_day(q.from_day, a);
@@ -153,7 +190,9 @@ static int h_freshness(struct mg_connection *conn, api_app *app, api_worker *w)
     if (mg_get_request_info(conn)->query_string) return http_reply_detail(conn, 400, "/freshness takes no parameter", NULL);
     freshness f;
     char err[300], body[256];
-    int rv = freshness_read(w->rc, &f, err, sizeof err);
+    int status;
+    if (layout_checked(conn, app, w, &status)) return status;
+    int rv = freshness_read_tier(&w->t, &f, err, sizeof err);
     if (rv == FRESH_UNAVAILABLE) return http_reply_detail(conn, 503, err, "Retry-After: 1\r\n");
     if (rv != FRESH_OK) return http_reply_detail(conn, 500, err, NULL);
     size_t n = freshness_json(&f, app->cfg.max_range_days, body, sizeof body);
@@ -183,7 +222,7 @@ static int h_ready(struct mg_connection *conn, api_app *app, api_worker *w)
         redis_only = 1;
     }
     char redis_err[300], mongo_err[300];
-    stats_check_deps(&app->env, &app->cfg, w->rc, redis_err, sizeof redis_err, mongo_err, sizeof mongo_err);
+    stats_check_deps_tier(&app->env, &app->cfg, &w->t, redis_err, sizeof redis_err, mongo_err, sizeof mongo_err);
     int ready = !redis_err[0] && (redis_only || !mongo_err[0]);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", ready ? "ready" : "not ready");

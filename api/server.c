@@ -23,9 +23,11 @@ static void *init_thread(const struct mg_context *ctx, int thread_type)
     api_app *app = mg_get_user_data(ctx);
     api_worker *w = calloc(1, sizeof *w);
     if (!w) return NULL;
-    w->rc = rconn_new(&app->cfg, "txagg-api");
-    if (!w->rc || stats_scratch_init(&w->stats)) {
-        rconn_free(w->rc);
+    char err[256];
+    int ok = tier_init(&w->t, &app->cfg, "txagg-api", err, sizeof err) == 0;
+    if (ok && !w->t.tagged) ok = (w->rc = tier_conn(&w->t, 0)) != NULL; /* one Redis: the same connection as ever */
+    if (!ok || stats_scratch_init(&w->stats)) {
+        if (ok) tier_free(&w->t);
         stats_scratch_free(&w->stats);
         free(w);
         return NULL; /* requests on this thread answer 500 */
@@ -39,7 +41,7 @@ static void exit_thread(const struct mg_context *ctx, int thread_type, void *p)
     (void)thread_type;
     api_worker *w = p;
     if (!w) return;
-    rconn_free(w->rc);
+    tier_free(&w->t); /* frees w->rc with it */
     stats_scratch_free(&w->stats);
     free(w);
 }
@@ -47,7 +49,7 @@ static void exit_thread(const struct mg_context *ctx, int thread_type, void *p)
 static int on_request(struct mg_connection *conn, void *cbdata)
 {
     api_worker *w = mg_get_thread_pointer(conn);
-    if (!w || !w->rc) {
+    if (!w || !w->t.cl) {
         return http_reply_detail(conn, 500, "worker thread without state (out of memory at start-up)", NULL);
     }
     return routes_handle(conn, cbdata, w);

@@ -5,8 +5,9 @@
  * keep-alive connection to one worker at a time, so a client with 32
  * connections needs at least 32 threads.  Each worker owns an api_worker
  * (init_thread / exit_thread, reached through mg_get_thread_pointer): its
- * own Redis connection (a hiredis context is not thread-safe) and its own
- * reusable request buffers.  MongoDB clients come from one
+ * own tier (common/tier.h: the partitions, and the connection — on one
+ * Redis — or the cluster layer with one connection per node; a hiredis
+ * context is not thread-safe) and its own reusable request buffers.  MongoDB clients come from one
  * mongoc_client_pool (thread-safe; sized so a pop never waits).
  *
  * Paths are matched undecoded (decode_url=no): no route needs percent-

@@ -256,25 +256,39 @@ static int hint_add_batch(snap_hint *h, const char *id, size_t idlen, const char
 
 /* ---- the script path ---------------------------------------------------------- */
 
-static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, int32_t to, snapshot *out,
-                       rec_vec *hot, frozen_vec *frozen, char *err, size_t errlen)
+/* The script's arguments for [from, to] and the partition (NULL: untagged);
+ * a and b hold the days' text.  Fills argv[0..SCRIPT_ARGC). */
+#define SCRIPT_ARGC 13
+static void script_argv(const keys_part *part, int32_t from, int32_t to, char *a, char *b, const char **argv)
 {
-    char a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
     ts_format_day(from, a);
     ts_format_day(to, b);
-    const char *argv[] = {KEYS_TRACKED_DAYS, KEYS_ARCHIVE_VERSION, KEYS_ARCHIVED_THROUGH, KEYS_ARCHIVE_PENDING,
-                          KEYS_HOT_VERSION, a, b, KEYS_AGG_PREFIX, KEYS_FROZEN_PREFIX, KEYS_BATCH_PREFIX,
-                          txn_type_name(TXN_DEPOSIT), txn_type_name(TXN_WITHDRAWAL)};
-    redisReply *r = rscript_run(rc, lua, 5, (int)(sizeof argv / sizeof argv[0]), argv, NULL);
-    metrics_inc(m_lua);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        int rv = snapshot_redis_failure(rc, r, err, errlen);
-        if (r) freeReplyObject(r);
-        return rv;
-    }
+    const char *v[SCRIPT_ARGC] = {part ? part->tracked : KEYS_TRACKED_DAYS,
+                                  part ? part->archive_version : KEYS_ARCHIVE_VERSION,
+                                  part ? part->archived_through : KEYS_ARCHIVED_THROUGH,
+                                  part ? part->archive_pending : KEYS_ARCHIVE_PENDING,
+                                  part ? part->hot_version : KEYS_HOT_VERSION,
+                                  a,
+                                  b,
+                                  KEYS_AGG_PREFIX,
+                                  KEYS_FROZEN_PREFIX,
+                                  KEYS_BATCH_PREFIX,
+                                  txn_type_name(TXN_DEPOSIT),
+                                  txn_type_name(TXN_WITHDRAWAL),
+                                  part ? part->tag : ""};
+    memcpy(argv, v, sizeof v);
+}
+
+/* The script's reply r (kept in out until snapshot_release) parsed into out,
+ * hot and frozen; hint (may be NULL) refreshed from it. */
+static int script_parse(redisReply *r, snap_hint *hint, snapshot *out, rec_vec *hot, frozen_vec *frozen, char *err,
+                        size_t errlen)
+{
     out->reply = r;
-    hint->valid = 0;
-    hint->gen++;
+    if (hint) {
+        hint->valid = 0;
+        hint->gen++;
+    }
     const char *bad = "unexpected snapshot reply from Redis";
     size_t n = r->elements;
     if (r->type != REDIS_REPLY_ARRAY || n < 5) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
@@ -288,13 +302,15 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
     /* The layout, for the next request's fast path. */
     int hint_ok = 1;
     size_t i = 5, ntracked = (size_t)e[4]->integer;
-    hint->days.n = 0;
-    hint_clear_batches(hint);
+    if (hint) {
+        hint->days.n = 0;
+        hint_clear_batches(hint);
+    }
     for (size_t k = 0; k < ntracked; k++, i++) {
         int32_t d;
-        if (!is_str(e[i]) || parse_day(e[i]->str, e[i]->len, &d) || i32_push(&hint->days, d)) hint_ok = 0;
+        if (!is_str(e[i]) || parse_day(e[i]->str, e[i]->len, &d) || (hint && i32_push(&hint->days, d))) hint_ok = 0;
     }
-    if (hint->days.n > 1) qsort(hint->days.v, hint->days.n, sizeof *hint->days.v, cmp_i32);
+    if (hint && hint->days.n > 1) qsort(hint->days.v, hint->days.n, sizeof *hint->days.v, cmp_i32);
 
     while (i < n) {
         const redisReply *tag = e[i];
@@ -307,7 +323,7 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
         }
         if (t == 'p') {
             if (i + 2 >= n || !is_str(e[i + 1]) || !is_str(e[i + 2])) return log_fail(SNAP_INTERNAL, err, errlen, "%s", bad);
-            if (hint_add_batch(hint, e[i + 1]->str, e[i + 1]->len, e[i + 2]->str, e[i + 2]->len)) hint_ok = 0;
+            if (hint && hint_add_batch(hint, e[i + 1]->str, e[i + 1]->len, e[i + 2]->str, e[i + 2]->len)) hint_ok = 0;
             i += 3;
             continue;
         }
@@ -330,8 +346,59 @@ static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, i
         if (rv) return rv;
         i = k + 3 + 2 * cnt;
     }
-    hint->valid = hint_ok;
+    if (hint) hint->valid = hint_ok;
     return SNAP_OK;
+}
+
+static int script_read(rconn *rc, rscript *lua, snap_hint *hint, int32_t from, int32_t to, snapshot *out,
+                       rec_vec *hot, frozen_vec *frozen, char *err, size_t errlen)
+{
+    char a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
+    const char *argv[SCRIPT_ARGC];
+    script_argv(NULL, from, to, a, b, argv);
+    redisReply *r = rscript_run(rc, lua, 5, SCRIPT_ARGC, argv, NULL);
+    metrics_inc(m_lua);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        int rv = snapshot_redis_failure(rc, r, err, errlen);
+        if (r) freeReplyObject(r);
+        return rv;
+    }
+    return script_parse(r, hint, out, hot, frozen, err, errlen);
+}
+
+int snapshot_cluster_failure(rcluster *cl, const redisReply *r, char *err, size_t errlen)
+{
+    metrics_inc(m_redis_failures);
+    if (!r) return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", rcluster_error(cl));
+    /* loading, busy, failing over, still redirected when the retries ran out: unavailable for now */
+    static const char *const transient[] = {"LOADING", "BUSY",  "MASTERDOWN", "TRYAGAIN",
+                                            "CLUSTERDOWN", "OOM", "MOVED", "ASK", "READONLY"};
+    for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
+        if (rreply_is_error(r, transient[i])) return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable: %s", r->str);
+    /* The script read a key of its slot that a live resharding already moved
+     * (Redis refuses it inside a script rather than redirect), or the cluster
+     * went down under it: the partition cannot be read atomically right now. */
+    if (r->type == REDIS_REPLY_ERROR && (strstr(r->str, "non local key") || strstr(r->str, "cluster is down")))
+        return log_fail(SNAP_UNAVAILABLE, err, errlen, "Redis unavailable (slot moving): %s", r->str);
+    return log_fail(SNAP_INTERNAL, err, errlen, "Redis error: %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+}
+
+int snapshot_read_part(rcluster *cl, const keys_part *part, rscript *lua, int32_t from, int32_t to, snapshot *out,
+                       rec_vec *hot, frozen_vec *frozen, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    char a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
+    const char *argv[SCRIPT_ARGC];
+    script_argv(part, from, to, a, b, argv);
+    redisReply *r = rcluster_script(cl, part->slot, lua, 5, SCRIPT_ARGC, argv, NULL);
+    metrics_inc(m_lua);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        int rv = snapshot_cluster_failure(cl, r, err, errlen);
+        if (r) freeReplyObject(r);
+        return rv;
+    }
+    return script_parse(r, NULL, out, hot, frozen, err, errlen);
 }
 
 /* ---- the fast path -------------------------------------------------------------- */
@@ -522,4 +589,73 @@ void snapshot_release(snapshot *s)
 {
     if (s->reply) freeReplyObject(s->reply);
     s->reply = NULL;
+}
+
+/* ---- every partition of a tagged tier, pipelined ------------------------------ */
+
+int snapshot_read_parts(tier *t, rscript *lua, int32_t from, int32_t to, snapshot *outs, rec_vec *hot,
+                        frozen_vec *frozen, int *failed, char *err, size_t errlen)
+{
+    int n = t->n;
+    for (int p = 0; p < n; p++) memset(&outs[p], 0, sizeof outs[p]);
+    *failed = -1;
+    redisReply **r = calloc((size_t)n, sizeof *r);
+    rconn **sent = calloc((size_t)n, sizeof *sent), **dead = calloc((size_t)n, sizeof *dead);
+    int ndead = 0;
+    if (!r || !sent || !dead) {
+        free(r);
+        free(sent);
+        free(dead);
+        *failed = 0;
+        return log_fail(SNAP_INTERNAL, err, errlen, "out of memory");
+    }
+    char a[TS_DAY_LEN + 1], b[TS_DAY_LEN + 1];
+    const char *argv[SCRIPT_ARGC];
+    /* 1. one EVALSHA per partition appended to the connection serving it (the
+     *    script's SHA known: after the first read of the thread) */
+    for (int p = 0; p < n && lua->sha[0]; p++) {
+        rconn *rc = tier_conn(t, p);
+        if (!rc || rconn_ensure(rc) != 0) continue;
+        script_argv(&t->parts[p], from, to, a, b, argv);
+        if (rscript_append(rc, lua, 5, SCRIPT_ARGC, argv, NULL) == 0) sent[p] = rc;
+    }
+    /* 2. the replies, in the order they were appended on each connection; a
+     *    connection that breaks is dropped and its later partitions read again */
+    for (int p = 0; p < n; p++) {
+        rconn *rc = sent[p];
+        if (!rc) continue;
+        int broken = 0;
+        for (int i = 0; i < ndead; i++) broken |= dead[i] == rc;
+        if (broken) continue;
+        redisContext *c = rconn_ctx(rc);
+        void *x = NULL;
+        if (!c || redisGetReply(c, &x) != REDIS_OK) {
+            rconn_drop(rc);
+            dead[ndead++] = rc;
+            continue;
+        }
+        r[p] = x;
+        metrics_inc(m_lua);
+    }
+    /* 3. each partition from its reply, or alone through the cluster layer (not
+     *    sent, connection broken, or any error reply: MOVED, ASK, TRYAGAIN,
+     *    CLUSTERDOWN, NOSCRIPT… — it follows them, or says why it cannot) */
+    int rv = SNAP_OK;
+    for (int p = 0; p < n; p++) {
+        if (rv != SNAP_OK) {
+            if (r[p]) freeReplyObject(r[p]);
+            continue;
+        }
+        if (r[p] && r[p]->type != REDIS_REPLY_ERROR) {
+            rv = script_parse(r[p], NULL, &outs[p], hot, frozen, err, errlen);
+        } else {
+            if (r[p]) freeReplyObject(r[p]);
+            rv = snapshot_read_part(t->cl, &t->parts[p], lua, from, to, &outs[p], hot, frozen, err, errlen);
+        }
+        if (rv != SNAP_OK) *failed = p;
+    }
+    free(r);
+    free(sent);
+    free(dead);
+    return rv;
 }

@@ -7,6 +7,8 @@
 -- ARGV[1] from day, ARGV[2] to day (YYYY-MM-DD, both included)
 -- ARGV[3] agg key prefix, ARGV[4] frozen key prefix, ARGV[5] batch key prefix
 -- ARGV[6] name of type 0 (deposit), ARGV[7] name of type 1 (withdrawal)
+-- ARGV[8] the partition's tag, appended to every derived key ('' untagged:
+--         today's names; common/keys.h)
 --
 -- Reply, flat so the client parses one array:
 --   [1] archive version ('' when unset)  [2] archived-through day ('' when unset)
@@ -21,6 +23,7 @@
 -- nothing to validate before a write, and it may run on a replica.
 local from, to = ARGV[1], ARGV[2]
 local types = {ARGV[6], ARGV[7]}
+local ptag = ARGV[8] or ''
 local out = {redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[5]) or ''}
 local n = 3
 
@@ -46,7 +49,7 @@ put(#tracked)
 for i = 1, #tracked do put(tracked[i]) end
 
 for _, batch in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    local days = redis.call('HGET', ARGV[5] .. batch, 'days')
+    local days = redis.call('HGET', ARGV[5] .. batch .. ptag, 'days')
     if not days then
         put('x')
         put(batch)
@@ -57,7 +60,7 @@ for _, batch in ipairs(redis.call('SMEMBERS', KEYS[4])) do
         for day in string.gmatch(days, '[^,]+') do
             if day >= from and day <= to then
                 for t = 1, 2 do
-                    put_hash('f', batch, ARGV[4] .. batch .. ':' .. day .. ':' .. types[t], day, t - 1)
+                    put_hash('f', batch, ARGV[4] .. batch .. ':' .. day .. ':' .. types[t] .. ptag, day, t - 1)
                 end
             end
         end
@@ -66,7 +69,7 @@ end
 
 for _, day in ipairs(tracked) do
     if day >= from and day <= to then
-        for t = 1, 2 do put_hash('h', nil, ARGV[3] .. day .. ':' .. types[t], day, t - 1) end
+        for t = 1, 2 do put_hash('h', nil, ARGV[3] .. day .. ':' .. types[t] .. ptag, day, t - 1) end
     end
 end
 return out

@@ -90,6 +90,8 @@ void stats_scratch_free(stats_scratch *s)
     frozen_vec_free(&s->frozen);
     snap_hint_free(s->hint);
     free(s->body);
+    free(s->snaps);
+    free(s->vers);
     memset(s, 0, sizeof *s);
 }
 
@@ -327,9 +329,133 @@ static int merge_tiers(stats_scratch *s, const snapshot *snap, char *err, size_t
 
 /* ---- one request ------------------------------------------------------------ */
 
-/* GET the version again: 0 and *same set, or a status. */
-static int version_unchanged(rconn *rc, uint64_t version, int *same, char *err, size_t errlen)
+/* Where a request reads Redis: today's one connection (untagged), or the
+ * partitions of a tagged tier. */
+typedef struct src {
+    rconn *rc;
+    tier *t;
+    const uint64_t *av; /* tagged: the archive versions of this attempt's snapshots */
+} src;
+
+/* The Redis history number a cached result is keyed by (see stats.h). */
+static uint64_t src_history(const src *x)
 {
+    return x->t ? rconn_history() + rcluster_refresh_total() : rconn_history();
+}
+
+/* "partition P of N ({tag})" into buf. */
+static const char *part_name(const tier *t, int p, char *buf, size_t n)
+{
+    snprintf(buf, n, "Redis partition %d of %d (%s)", p, t->n, t->parts[p].tag);
+    return buf;
+}
+
+/* A failed read of partition p (or of every partition: p < 0) as a status,
+ * err naming it. */
+static int part_failure(tier *t, int p, const redisReply *r, char *err, size_t errlen)
+{
+    char e[400], name[64];
+    int rv = snapshot_cluster_failure(t->cl, r, e, sizeof e) == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
+    snprintf(err, errlen, "%s: %s", p < 0 ? "Redis partitions" : part_name(t, p, name, sizeof name), e);
+    return rv;
+}
+
+/* The hot (hv, may be NULL) and archive (av) versions of every partition:
+ * one MGET on one Redis, one per partition (its slot) on a cluster. */
+static int tier_versions(tier *t, uint64_t *hv, uint64_t *av, char *err, size_t errlen)
+{
+    int n = t->n, per = hv ? 2 : 1;
+    if (!rcluster_is_cluster(t->cl)) {
+        const char **argv = malloc(sizeof *argv * (size_t)(1 + per * n));
+        if (!argv) return log_fail(STATS_INTERNAL, err, errlen, "out of memory");
+        argv[0] = "MGET";
+        for (int p = 0; p < n; p++) {
+            if (hv) argv[1 + p] = t->parts[p].hot_version;
+            argv[1 + (per - 1) * n + p] = t->parts[p].archive_version;
+        }
+        redisReply *r = rcluster_cmd_argv(t->cl, t->parts[0].slot, 1 + per * n, argv, NULL);
+        free(argv);
+        int rv = STATS_OK;
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(per * n)) {
+            rv = part_failure(t, -1, r, err, errlen);
+        } else {
+            for (int i = 0; i < per * n && rv == STATS_OK; i++) {
+                int p = i % n, hot = hv && i < n;
+                if (snapshot_parse_version(r->element[i], hot ? &hv[p] : &av[p]))
+                    rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter",
+                                  hot ? t->parts[p].hot_version : t->parts[p].archive_version);
+            }
+        }
+        if (r) freeReplyObject(r);
+        return rv;
+    }
+    for (int p = 0; p < n; p++) {
+        const keys_part *k = &t->parts[p];
+        redisReply *r = hv ? rcluster_cmd(t->cl, k->slot, "MGET %s %s", k->hot_version, k->archive_version)
+                           : rcluster_cmd(t->cl, k->slot, "MGET %s", k->archive_version);
+        int rv = STATS_OK;
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)per)
+            rv = part_failure(t, p, r, err, errlen);
+        else if (hv && snapshot_parse_version(r->element[0], &hv[p]))
+            rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", k->hot_version);
+        else if (snapshot_parse_version(r->element[per - 1], &av[p]))
+            rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", k->archive_version);
+        if (r) freeReplyObject(r);
+        if (rv != STATS_OK) return rv;
+    }
+    return STATS_OK;
+}
+
+/*
+ * Interned version vectors: one id per distinct vector of N counters, from a
+ * process-wide sequence that never gives an id twice, so the caches (keyed
+ * by one number) see two vectors as equal exactly when they are.  The last
+ * INTERN_SLOTS vectors are remembered; a vector forgotten and seen again
+ * gets a new id (a cache miss, never a wrong hit).  Ids start at 2^63, far
+ * from the raw counters of the untagged mode.
+ */
+#define INTERN_SLOTS 256
+typedef struct interned {
+    uint64_t id;
+    int n;
+    uint64_t *v;
+} interned;
+static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
+static interned intern_tab[INTERN_SLOTS];
+static uint64_t intern_seq = UINT64_C(1) << 63;
+static unsigned intern_pos;
+
+/* The id of v[0..n); 0 when it has none and create is 0. */
+static uint64_t intern(const uint64_t *v, int n, int create)
+{
+    pthread_mutex_lock(&intern_mu);
+    uint64_t id = 0;
+    for (int i = 0; i < INTERN_SLOTS && !id; i++)
+        if (intern_tab[i].n == n && intern_tab[i].v && !memcmp(intern_tab[i].v, v, (size_t)n * sizeof *v))
+            id = intern_tab[i].id;
+    if (!id && create) {
+        id = intern_seq++;
+        uint64_t *copy = malloc((size_t)n * sizeof *v);
+        if (copy) { /* out of memory: the id is unique anyway, only not remembered */
+            memcpy(copy, v, (size_t)n * sizeof *v);
+            interned *e = &intern_tab[intern_pos++ % INTERN_SLOTS];
+            free(e->v);
+            *e = (interned){id, n, copy};
+        }
+    }
+    pthread_mutex_unlock(&intern_mu);
+    return id;
+}
+
+/* GET the version(s) again: 0 and *same set, or a status. */
+static int version_unchanged(const src *x, uint64_t version, int *same, char *err, size_t errlen, uint64_t *again)
+{
+    if (x->t) {
+        int rv = tier_versions(x->t, NULL, again, err, errlen);
+        *same = rv == STATS_OK && !memcmp(again, x->av, (size_t)x->t->n * sizeof *again);
+        return rv;
+    }
+    rconn *rc = x->rc;
     redisReply *r = rconn_cmd(rc, "GET %s", KEYS_ARCHIVE_VERSION);
     int rv = STATS_OK;
     uint64_t now = 0;
@@ -362,17 +488,17 @@ static int read_versions(rconn *rc, uint64_t *hot, uint64_t *archive, char *err,
 /* What a reader hands its waiters when the version moved during its read. */
 #define COLD_MOVED 1
 
-/* Read [from, to] from MongoDB, then check the version stayed (step c) in
- * the same Redis history (no failover in between). */
-static int read_checked(const stats_env *env, rconn *rc, stats_scratch *s, uint64_t history, uint64_t version,
+/* Read [from, to] from MongoDB, then check the version(s) stayed (step c)
+ * in the same Redis history (no failover in between). */
+static int read_checked(const stats_env *env, const src *x, stats_scratch *s, uint64_t history, uint64_t version,
                         int32_t from, int32_t to, int *moved, char *err, size_t errlen)
 {
     metrics_inc(m_misses);
     int rv = read_cold(env, from, to, &s->cold, err, errlen);
     run_after_cold_read_hook();
     int same = 0;
-    if (rv == STATS_OK) rv = version_unchanged(rc, version, &same, err, errlen);
-    if (rv == STATS_OK && (!same || rconn_history() != history)) *moved = 1;
+    if (rv == STATS_OK) rv = version_unchanged(x, version, &same, err, errlen, s->vers ? s->vers + 2 * s->nparts : NULL);
+    if (rv == STATS_OK && (!same || src_history(x) != history)) *moved = 1;
     return rv;
 }
 
@@ -380,10 +506,10 @@ static int read_checked(const stats_env *env, rconn *rc, stats_scratch *s, uint6
  * cache, from another request's read of the same range and version (single
  * flight), or read here; history: the Redis history number the snapshot was
  * read at. */
-static int cold_part(const stats_env *env, rconn *rc, stats_scratch *s, uint64_t history, uint64_t version,
+static int cold_part(const stats_env *env, const src *x, stats_scratch *s, uint64_t history, uint64_t version,
                      int32_t from, int32_t to, int *moved, char *err, size_t errlen)
 {
-    if (!env->cache) return read_checked(env, rc, s, history, version, from, to, moved, err, errlen);
+    if (!env->cache) return read_checked(env, x, s, history, version, from, to, moved, err, errlen);
     cold_flight *f;
     int shared = 0;
     switch (cold_cache_get(env->cache, history, version, from, to, &s->cold, &f, &shared, err, errlen)) {
@@ -399,7 +525,7 @@ static int cold_part(const stats_env *env, rconn *rc, stats_scratch *s, uint64_t
     default:
         break;
     }
-    int rv = read_checked(env, rc, s, history, version, from, to, moved, err, errlen);
+    int rv = read_checked(env, x, s, history, version, from, to, moved, err, errlen);
     cold_cache_finish(env->cache, f, history, version, from, to, rv != STATS_OK ? rv : *moved ? COLD_MOVED : 0,
                       &s->cold, rv != STATS_OK ? err : "");
     return rv;
@@ -422,9 +548,10 @@ static int attempt(const stats_env *env, rconn *rc, stats_scratch *s, int32_t fr
         snapshot_release(&snap);
         return rv == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
     }
+    src x = {rc, NULL, NULL};
     *history = rconn_history();
     if (snap.has_through && snap.through >= from)
-        rv = cold_part(env, rc, s, *history, snap.version, from, snap.through < to ? snap.through : to, moved, err,
+        rv = cold_part(env, &x, s, *history, snap.version, from, snap.through < to ? snap.through : to, moved, err,
                        errlen);
     if (rv == STATS_OK && !*moved) rv = merge_tiers(s, &snap, err, errlen);
     if (rv == STATS_OK && !*moved) rv = render(s, fmt, err, errlen);
@@ -466,6 +593,106 @@ int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from
                 "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
 }
 
+/* ---- a tagged tier ------------------------------------------------------------- */
+
+static int scratch_parts(stats_scratch *s, int n)
+{
+    if (s->nparts == n) return 0;
+    free(s->snaps);
+    free(s->vers);
+    s->snaps = calloc((size_t)n, sizeof *s->snaps);
+    s->vers = calloc((size_t)n * 3, sizeof *s->vers);
+    s->nparts = s->snaps && s->vers ? n : 0;
+    return s->nparts ? 0 : -1;
+}
+
+static void release_parts(stats_scratch *s, int upto)
+{
+    for (int p = 0; p < upto; p++) snapshot_release(&s->snaps[p]);
+}
+
+/* Steps a-d over every partition; *hot_id, *arch_id: the interned version
+ * vectors of the snapshots; *history as in attempt(). */
+static int attempt_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t from, int32_t to,
+                        enum stats_format fmt, int *moved, uint64_t *hot_id, uint64_t *arch_id, uint64_t *history,
+                        char *err, size_t errlen)
+{
+    *moved = 0;
+    s->recs.n = 0;
+    s->frozen.n = 0;
+    cold_view_reset(&s->cold);
+    int n = t->n;
+    uint64_t *hv = s->vers, *av = s->vers + n;
+    src x = {NULL, t, av};
+    *history = src_history(&x); /* before the first snapshot: a map change during them is seen */
+    snapshot all = {0};
+    char e[400], name[64];
+    int failed;
+    int rv = snapshot_read_parts(t, &s->lua, from, to, s->snaps, &s->recs, &s->frozen, &failed, e, sizeof e);
+    if (rv != SNAP_OK) {
+        snprintf(err, errlen, "%s: %s", part_name(t, failed, name, sizeof name), e);
+        release_parts(s, n);
+        return rv == SNAP_UNAVAILABLE ? STATS_UNAVAILABLE : STATS_INTERNAL;
+    }
+    for (int p = 0; p < n; p++) {
+        const snapshot *sp = &s->snaps[p];
+        hv[p] = sp->hot_version;
+        av[p] = sp->version;
+        if (sp->has_through && (!all.has_through || sp->through > all.through)) {
+            all.has_through = 1;
+            all.through = sp->through;
+        }
+    }
+    *hot_id = intern(hv, n, 1);
+    *arch_id = intern(av, n, 1);
+    if (all.has_through && all.through >= from)
+        rv = cold_part(env, &x, s, *history, *arch_id, from, all.through < to ? all.through : to, moved, err, errlen);
+    if (rv == STATS_OK && !*moved) rv = merge_tiers(s, &all, err, errlen);
+    if (rv == STATS_OK && !*moved) rv = render(s, fmt, err, errlen);
+    release_parts(s, n); /* frozen records pointed into them until here */
+    return rv;
+}
+
+int stats_answer_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t from_day, int32_t to_day,
+                      enum stats_format fmt, char *err, size_t errlen)
+{
+    if (!t->tagged) {
+        rconn *rc = tier_conn(t, 0);
+        if (!rc) return log_fail(STATS_UNAVAILABLE, err, errlen, "Redis unavailable: %s", rcluster_error(t->cl));
+        return stats_answer(env, rc, s, from_day, to_day, fmt, err, errlen);
+    }
+    if (scratch_parts(s, t->n)) return log_fail(STATS_INTERNAL, err, errlen, "out of memory");
+    src x = {NULL, t, NULL};
+    if (env->answers) {
+        uint64_t *hv = s->vers, *av = s->vers + t->n;
+        uint64_t h0 = src_history(&x);
+        int rv = tier_versions(t, hv, av, err, errlen);
+        if (rv != STATS_OK) return rv;
+        uint64_t hid = intern(hv, t->n, 0), aid = intern(av, t->n, 0);
+        if (hid && aid && src_history(&x) == h0 &&
+            answer_cache_get(env->answers, from_day, to_day, fmt, hid, aid, h0, &s->body, &s->blen, &s->bcap)) {
+            metrics_inc(m_answers);
+            return STATS_OK;
+        }
+    }
+    int attempts = env->max_attempts > 0 ? env->max_attempts : 1;
+    for (int n = 0; n < attempts; n++) {
+        int moved;
+        uint64_t hid = 0, aid = 0, history = 0;
+        int rv = attempt_tier(env, t, s, from_day, to_day, fmt, &moved, &hid, &aid, &history, err, errlen);
+        if (rv != STATS_OK) return rv;
+        if (!moved) {
+            if (env->answers && src_history(&x) == history)
+                answer_cache_put(env->answers, from_day, to_day, fmt, hid, aid, history, s->body, s->blen);
+            return STATS_OK;
+        }
+        if (n + 1 < attempts) metrics_inc(m_retries);
+    }
+    metrics_inc(m_exhausted);
+    return log_fail(STATS_BUSY, err, errlen,
+                    "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
+}
+
 void stats_check_deps(const stats_env *env, const txagg_config *cfg, rconn *rc, char *redis_err, size_t rlen,
                       char *mongo_err, size_t mlen)
 {
@@ -479,6 +706,44 @@ void stats_check_deps(const stats_env *env, const txagg_config *cfg, rconn *rc, 
     }
     if (r) freeReplyObject(r);
 
+    mongoc_client_t *client = mongoc_client_pool_pop(env->pool);
+    if (mongo_ping(client, cfg, mongo_err, mlen) == 0) stats_mongo_state(1, NULL);
+    else stats_mongo_state(0, mongo_err);
+    mongoc_client_pool_push(env->pool, client);
+}
+
+void stats_check_deps_tier(const stats_env *env, const txagg_config *cfg, tier *t, char *redis_err, size_t rlen,
+                           char *mongo_err, size_t mlen)
+{
+    if (!t->tagged) {
+        rconn *rc = tier_conn(t, 0);
+        if (rc) {
+            stats_check_deps(env, cfg, rc, redis_err, rlen, mongo_err, mlen);
+            return;
+        }
+    }
+    char e[300] = "";
+    for (int tries = 0; tries < 2; tries++) {
+        e[0] = '\0';
+        rconn *nodes[64];
+        int n = rcluster_primaries(t->cl, nodes, 64);
+        if (n <= 0) snprintf(e, sizeof e, "%s", rcluster_error(t->cl));
+        for (int i = 0; i < n && i < 64 && !e[0]; i++) {
+            redisReply *r = rconn_cmd(nodes[i], "PING");
+            if (!r || r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
+                char ignored[300];
+                snapshot_redis_failure(nodes[i], r && r->type == REDIS_REPLY_ERROR ? r : NULL, ignored,
+                                       sizeof ignored); /* counts it */
+                snprintf(e, sizeof e, "%s:%d: %s", rconn_host(nodes[i]), rconn_port(nodes[i]),
+                         r ? (r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply to PING")
+                           : rconn_error(nodes[i]));
+            }
+            if (r) freeReplyObject(r);
+        }
+        if (!e[0] || !rcluster_is_cluster(t->cl) || rcluster_refresh(t->cl) != 0) break;
+    }
+    snprintf(redis_err, rlen, "%s", e);
+    mongo_err[0] = '\0';
     mongoc_client_t *client = mongoc_client_pool_pop(env->pool);
     if (mongo_ping(client, cfg, mongo_err, mlen) == 0) stats_mongo_state(1, NULL);
     else stats_mongo_state(0, mongo_err);

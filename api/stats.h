@@ -25,6 +25,31 @@
  * during (b) can never be counted twice, and within one V the document's
  * batch list decides, per day, between the frozen copy and MongoDB.
  *
+ * Partitions (common/tier.h, docs/CONTRACTS.md "Redis keys"): with tagged
+ * keys (REDIS_PARTITIONS > 1, or a Redis Cluster) a day is the sum over the
+ * N partitions (each: hot hashes + frozen hashes of its pending batch not
+ * listed in the day's document) + the MongoDB document; stats_answer_tier:
+ *   a. every partition's snapshot (snapshot_read_part), in order; one that
+ *      cannot be read fails the request (503 naming the partition), never a
+ *      partial sum; T = the greatest archived-through over the partitions;
+ *   b. MongoDB for the days <= T, keyed in the cold cache by the vector of
+ *      the N archive versions (interned: one id per distinct vector, never
+ *      reused) and the Redis history;
+ *   c. every partition's archive version again: if any moved, start over;
+ *   d. as above (batch ids are unique across partitions).
+ * Why exact: partition p's archive version stayed V_p from its snapshot to
+ * the re-check, and the MongoDB read lies between the last snapshot and the
+ * first re-check — inside every partition's interval — so for each
+ * partition the document and its frozen hashes agree as on one Redis; hot
+ * rows applied in a partition after its snapshot are simply not in the
+ * answer (they were not applied when it was read).  The answer cache keys on
+ * the interned vectors of hot and archive versions.  The Redis history in
+ * tagged mode is rconn_history() + rcluster_refresh_total(): a failover or a
+ * resharding in a cluster moves a slot to another address (a new slot map),
+ * which rconn_history alone would not see.  Untagged (one partition on one
+ * Redis) stats_answer_tier is stats_answer on the one connection: today's
+ * keys, round trips and fast path.
+ *
  * Amounts are int64 cents summed with overflow checks and printed with
  * money_format: no double anywhere.  The JSON body is printed directly into
  * the worker's buffer: {"data": {day: {"deposits": {method: amount},
@@ -44,6 +69,7 @@
 #include "records.h"
 #include "redis.h"
 #include "snapshot.h"
+#include "tier.h"
 
 typedef struct stats_env {
     mongoc_client_pool_t *pool;
@@ -63,6 +89,11 @@ typedef struct stats_scratch {
     frozen_vec frozen;
     char *body; /* the JSON of the last STATS_OK answer */
     size_t blen, bcap;
+    /* tagged tiers: one snapshot per partition, and the versions read
+     * (hot[0..n), archive[n..2n), again[2n..3n)) */
+    snapshot *snaps;
+    uint64_t *vers;
+    int nparts;
 } stats_scratch;
 
 enum stats_status {
@@ -96,6 +127,14 @@ int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from
                  enum stats_format fmt, char *err, size_t errlen);
 
 /*
+ * The same over the partitions of t (this thread's tier): untagged, exactly
+ * stats_answer on its one connection; tagged, the algorithm above.  A
+ * partition that cannot be read is STATS_UNAVAILABLE with err naming it.
+ */
+int stats_answer_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t from_day, int32_t to_day,
+                      enum stats_format fmt, char *err, size_t errlen);
+
+/*
  * Can a /stats read reach its dependencies?  Redis PING on rc and MongoDB
  * ping on a client of env's pool, each bounded by its timeout.  redis_err and
  * mongo_err are left "" for a dependency that answered, else hold the
@@ -104,6 +143,12 @@ int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from
  */
 void stats_check_deps(const stats_env *env, const txagg_config *cfg, rconn *rc, char *redis_err, size_t rlen,
                       char *mongo_err, size_t mlen);
+
+/* The same for a tier: untagged, stats_check_deps on its connection;
+ * tagged, PING on every primary of the slot map (the map reloaded once when
+ * one does not answer: after a failover its replica serves). */
+void stats_check_deps_tier(const stats_env *env, const txagg_config *cfg, tier *t, char *redis_err, size_t rlen,
+                           char *mongo_err, size_t mlen);
 
 /* Report MongoDB reachable (1) or not: mongo_report_state, logged once per
  * change of state for the whole process, and txagg_mongo_up. */
