@@ -68,6 +68,9 @@ The /stats comparison
       (the same batch was pending before and after).  Prints "reads_ok=N
       reads_busy=N reads_wrong=N reads_raced=N reads_in_batch=N"; exit 1 on
       any wrong answer or other status.
+  reads-failover URL FROM TO TRUTH STOPFILE MIN_READS
+      as reads, for a failover: any 503 (a dependency unavailable, said in its
+      detail) is counted as busy; every 200 must still be exactly the truth.
   watch URL FROM TO STOPFILE MAXFILE
       GET /stats again and again until STOPFILE exists, while the data grows:
       no amount may ever go down from one answer to the next, no day or method
@@ -448,7 +451,7 @@ def compare(url, frm, to, truth_file, token=None):
 
 # --- reads under load -------------------------------------------------------------------
 
-def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None, redis_port=None, walk=0):
+def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None, redis_port=None, walk=0, any503=False):
     t = load_truth(truth_file)
     if walk > 0:
         days = list(day_range(frm, to))
@@ -464,9 +467,9 @@ def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None, redis_po
         rg = ranges[n % len(ranges)]
         n += 1
         want_cells, want_text = want[rg]
-        before = archive_state(r)
+        before = archive_state(r) if r is not None else None
         status, body = get(conn, stats_path(*rg))
-        after = archive_state(r)
+        after = archive_state(r) if r is not None else None
         if r is not None:
             raced += before[0] != after[0]
             in_batch += bool(before[1]) and before == after
@@ -479,7 +482,7 @@ def reads(url, frm, to, truth_file, stopfile, min_reads, progress=None, redis_po
                           file=sys.stderr)
             else:
                 ok += 1
-        elif moved(status, body):
+        elif moved(status, body) or (any503 and status == 503):
             busy += 1
         else:
             wrong += 1
@@ -844,6 +847,8 @@ def main(argv):
     elif cmd == "reads":
         return reads(a[0], a[1], a[2], a[3], a[4], int(a[5]), a[6] if len(a) > 6 else None,
                      a[7] if len(a) > 7 else None, int(a[8]) if len(a) > 8 else 0)
+    elif cmd == "reads-failover":  # as reads; any 503 (a dependency unavailable) counts as busy, never as wrong
+        return reads(a[0], a[1], a[2], a[3], a[4], int(a[5]), any503=True)
     elif cmd == "watch":
         return watch(*a[:5])
     elif cmd == "bounded":
