@@ -163,7 +163,10 @@ $(BINDIR)/txgen: $(BUILD)/tests/tools/txgen.o $(LIBTXAGG)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(LIBTXAGG)
+# The test tools are test code: compiled with TXAGG_TESTING and linked with
+# the test build of common/ (its test-only functions).  txgen is not: it ships.
+$(patsubst %.c,$(BUILD)/%.o,$(TOOL_SRC)): CPPFLAGS += -DTXAGG_TESTING
+$(BUILD)/tools/%: $(BUILD)/tests/tools/%.o $(TEST_LIBTXAGG)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

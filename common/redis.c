@@ -128,10 +128,12 @@ static void register_metrics(void)
                      NULL, up_gauge);
 }
 
+#ifdef TXAGG_TESTING
 rconn *rconn_new(const txagg_config *cfg, const char *client_name)
 {
     return rconn_new_at(cfg, cfg->redis_host, cfg->redis_port, client_name);
 }
+#endif
 
 rconn *rconn_new_at(const txagg_config *cfg, const char *host, int port, const char *client_name)
 {

@@ -24,12 +24,15 @@
 
 typedef struct rconn rconn;
 
-/* A connection description from the config; nothing is connected yet.
- * client_name (may be NULL) is sent as CLIENT SETNAME. */
-rconn *rconn_new(const txagg_config *cfg, const char *client_name);
-/* The same for another server (a cluster node): credentials and timeout
- * from cfg, the address from host and port. */
+/* A connection description for a server (one Redis, or a cluster node):
+ * credentials and timeout from cfg, the address from host and port; nothing
+ * is connected yet.  client_name (may be NULL) is sent as CLIENT SETNAME.
+ * The services reach Redis through common/tier (common/cluster). */
 rconn *rconn_new_at(const txagg_config *cfg, const char *host, int port, const char *client_name);
+#ifdef TXAGG_TESTING
+/* rconn_new_at for REDIS_HOST:REDIS_PORT (tests and their tools). */
+rconn *rconn_new(const txagg_config *cfg, const char *client_name);
+#endif
 void rconn_free(rconn *rc);
 
 /* 0 when connected (connecting now if the backoff allows), -1 otherwise. */
