@@ -33,15 +33,31 @@ like "$(grep -E '^FROM' deploy/Dockerfile | tr '\n' ' ')" '^FROM debian:bookworm
 like "$(grep -E '^USER' deploy/Dockerfile)" '^USER [1-9][0-9]*' "the image runs as a numeric non-root user"
 like "$(grep -E '^HEALTHCHECK' deploy/Dockerfile)" 'txagg-health' "the image has a health check"
 
+# The cluster override: every node in cluster mode with AOF on, and every
+# txagg service pointed at the cluster, started only once it is made.
+cl=deploy/docker-compose.cluster.yml
+like "$(grep -A4 'redis-server' "$cl")" '--cluster-enabled yes' "the cluster override's nodes run in cluster mode"
+like "$(grep -A4 'redis-server' "$cl")" '--appendonly yes' "and with AOF on"
+is "$(grep -Ec '^  redis(-[1-5])?:' "$cl")" 6 "the cluster override has 6 nodes (redis, redis-1 … redis-5)"
+like "$(grep -A1 -- '--cluster create' "$cl")" '--cluster-replicas 1' "redis-cluster-init gives each primary a replica"
+for s in aggregator persistor api importer; do
+    like "$(sed -n "/^  $s:/,/^  [a-z]/p" "$cl" | tr "\n" " ")" 'environment: \*cluster-client-env.*depends_on: \*cluster-made' \
+        "the cluster override gives $s REDIS_CLUSTER and starts it after redis-cluster-init"
+done
+
 # Validation by the Compose implementations installed here, when there are any.
 export TXAGG_TEST_DATA=/tmp
 if docker compose version >/dev/null 2>&1; then
     check "docker compose (v2) accepts the compose file and the test override" \
         docker compose -f deploy/docker-compose.yml -f deploy/docker-compose.test.yml config -q
+    check "docker compose (v2) accepts the cluster override over them" \
+        docker compose -f deploy/docker-compose.yml -f deploy/docker-compose.test.yml -f "$cl" config -q
 fi
 if command -v docker-compose >/dev/null 2>&1; then
     check "docker-compose (v1) accepts the compose file and the test override" \
         docker-compose -f deploy/docker-compose.yml -f deploy/docker-compose.test.yml config -q
+    check "docker-compose (v1) accepts the cluster override over them" \
+        docker-compose -f deploy/docker-compose.yml -f deploy/docker-compose.test.yml -f "$cl" config -q
 fi
 
 # The health probe against a real HTTP server answering what we choose.
