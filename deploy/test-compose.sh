@@ -19,7 +19,12 @@
 #     adds nothing ("already imported");
 #   - the `monitoring` profile: Prometheus with the shipped rules scrapes every
 #     replica and fires the dead-letter alert after the import with bad rows;
-#   - every service exits 0 on `docker stop` (SIGTERM handled as PID 1).
+#   - every service exits 0 on `docker stop` (SIGTERM handled as PID 1);
+#   - the same stack on a 6-node Redis Cluster (deploy/docker-compose.cluster.yml
+#     over the base file), up with aggregator ×3: the cluster made by its
+#     one-shot job, the sample and a generated file exact through /stats,
+#     spread over the 3 primaries; then a primary killed (SIGKILL) during a
+#     paced import: its replica promoted, totals exact, nothing pending.
 # Always tears down (EXIT trap, also on failure or Ctrl-C): `down -v` of its
 # project (containers, network, volumes) and the image tag it built.  Kept on
 # purpose, for speed: the base images and stand-ins (deploy/stand-ins/build.sh
@@ -69,11 +74,14 @@ CLAIM_IDLE_MS=2000
 LOG_LEVEL=INFO
 EOF
 
+# The compose files and env file of the phase running (the cluster phase adds
+# deploy/docker-compose.cluster.yml and drops the monitoring profile).
+COMPOSE_FILES=(-f "$ROOT/deploy/docker-compose.yml" -f "$ROOT/deploy/docker-compose.test.yml")
+ENV_FILE=$TMP/test.env
 dc() {
     env -i PATH="$PATH" HOME="$HOME" ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
         ${DOCKER_CONFIG:+DOCKER_CONFIG="$DOCKER_CONFIG"} \
-        $COMPOSE -p "$PROJECT" --env-file "$TMP/test.env" \
-        -f "$ROOT/deploy/docker-compose.yml" -f "$ROOT/deploy/docker-compose.test.yml" "$@"
+        $COMPOSE -p "$PROJECT" --env-file "$ENV_FILE" "${COMPOSE_FILES[@]}" "$@"
 }
 # Containers of this project (service filter optional), by label: the same
 # for Compose v1 and v2, whose container names differ.
@@ -352,5 +360,134 @@ for c in $(containers '' all); do
     [ "$svc" = importer ] && continue
     is "$(docker inspect -f '{{.State.ExitCode}}' "$c")" 0 "$svc ($(docker inspect -f '{{.Name}}' "$c" | tr -d /)) exits 0 on docker stop"
 done
+
+# -- the same stack on a 6-node Redis Cluster ----------------------------------
+# A fresh project state (down -v: node 0 of the cluster reuses the redis
+# volume), the cluster override over the base file, no monitoring profile.
+dc down -v --remove-orphans -t 20 >"$TMP/down-single.log" 2>&1
+check "the one-Redis stack comes down with its volumes" [ $? = 0 ]
+COMPOSE_FILES+=(-f "$ROOT/deploy/docker-compose.cluster.yml")
+# BATCH_SIZE=200: the importer's stripes (BATCH_SIZE records each, round-robin
+# over the 16 partitions) reach every partition even with the 5,000-row sample.
+{ grep -v -e '^COMPOSE_PROFILES=' -e '^PROMETHEUS_PUBLISH=' "$TMP/test.env"; echo BATCH_SIZE=200; } >"$TMP/cluster.env"
+ENV_FILE=$TMP/cluster.env
+REDIS_C=
+NODES="redis redis-1 redis-2 redis-3 redis-4 redis-5"
+node() { containers "$1"; } # node SERVICE: its container
+ncli() { # ncli CONTAINER ARGS…: redis-cli inside one node
+    local c=$1
+    shift
+    docker exec "$c" redis-cli --raw "$@" 2>/dev/null
+}
+primaries() { # the containers of the nodes that are primaries now
+    local n c
+    for n in $NODES; do
+        c=$(node "$n")
+        [ -n "$c" ] && [ "$(ncli "$c" role | head -1)" = master ] && echo "$c"
+    done
+}
+part_streams() { ncli "$1" --scan --pattern 'transactions{p*'; } # CONTAINER: its partition streams
+# Drained on the cluster: every partition stream on every primary delivered
+# and acknowledged (stream_drained, per stream), at least one stream found.
+cluster_drained() {
+    local c k found=0
+    for c in $(primaries); do
+        for k in $(part_streams "$c"); do
+            STREAM_KEY=$k stream_drained ncli "$c" || return 1
+            found=1
+        done
+    done
+    [ $found = 1 ]
+}
+cluster_ok() {
+    local n c
+    for n in $NODES; do
+        c=$(node "$n")
+        # CLUSTER INFO's lines end in CRLF, --raw or not.
+        [ -n "$c" ] && ncli "$c" cluster info | tr -d '\r' | grep -qx 'cluster_state:ok' || return 1
+    done
+}
+stats_equal() { oracle compare "$API" "$1" "$2" "$3" >/dev/null 2>&1; } # FROM TO EXPECTED
+
+t_up=$(date +%s.%N)
+dc up -d --scale aggregator=3 --scale persistor=2 >"$TMP/up-cluster.log" 2>&1
+rc=$?
+check "up -d --scale aggregator=3 with the cluster override starts the stack" [ $rc = 0 ]
+[ $rc = 0 ] || { tail -20 "$TMP/up-cluster.log" | sed 's/^/#   | /'; bail_out "the cluster stack did not start"; }
+init=$(containers redis-cluster-init all)
+is "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$init")" "exited 0" "redis-cluster-init made the cluster and exited 0"
+like "$(docker logs "$init" 2>&1)" 'creating the cluster on' "it created the cluster (6 addresses from Docker's DNS)"
+check "every node sees the cluster ok" txagg_wait_cmd 60 cluster_ok
+out=$(ncli "$(node redis)" cluster info)
+like "$out" 'cluster_known_nodes:6' "the cluster has 6 nodes"
+like "$out" 'cluster_size:3' "3 of them primaries serving slots"
+importer_c=$(containers importer all)
+check "the importer service (the bundled sample) runs once the aggregators are healthy" test -n "$importer_c"
+timeout 300 docker wait "$importer_c" >/dev/null 2>&1
+is "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$importer_c")" "exited 0" "the importer service imports the sample through the cluster and exits 0"
+if wait_healthy 120 13; then
+    ok "6 Redis nodes, mongo, 3 aggregators, 2 persistors and the api are all healthy"
+    echo "# up -> importer done and all healthy: $(python3 -c "import time; print(round(time.time() - $t_up, 1))") s"
+else
+    not_ok "6 Redis nodes, mongo, 3 aggregators, 2 persistors and the api are all healthy"
+    bail_out "the cluster stack is not healthy; the checks below need it"
+fi
+is "$(containers aggregator | wc -l)" 3 "aggregator runs 3 replicas on the cluster"
+dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1-cluster.log" 2>&1
+check "the importer imports the generated file through the cluster and exits 0" [ $? = 0 ]
+read -r from to < <(oracle range "$TMP/expected1.tsv")
+check "/stats equals the sample + the generated file on the cluster, exact to the cent (settled within 300 s)" \
+    txagg_wait_cmd 300 stats_equal "$from" "$to" "$TMP/expected1.tsv"
+oracle compare "$API" "$from" "$to" "$TMP/expected1.tsv" 2>&1 | sed 's/^#* */# /'
+check "every partition stream on every primary is drained (nothing pending)" txagg_wait_cmd 120 cluster_drained
+n=0 total=0
+for c in $(primaries); do
+    k=$(part_streams "$c" | grep -c .)
+    total=$((total + k))
+    [ "$k" -gt 0 ] && n=$((n + 1))
+done
+is "$n" 3 "the rows spread over all 3 primaries ($total partition streams)"
+# Archival: the oldest day's hashes leave every primary (only mongo holds it).
+oldest_gone() {
+    local c
+    for c in $(primaries); do
+        [ -z "$(ncli "$c" --scan --pattern "agg:$oldest:*")" ] || return 1
+    done
+}
+check "the oldest day ($oldest) leaves the cluster within 300 s: only mongo holds it" txagg_wait_cmd 300 oldest_gone
+
+# A primary killed during a paced import: the one that holds partition 0.
+txgen gen3 --rows "$ROWS1" --start 2026-02-01 --days 20 --seed 33 --bad-every 97 || bail_out "txgen failed"
+oracle truth --tsv --csv "$TMP/data/transactions_1_month.csv" "$TMP/data/gen1.expect" "$TMP/data/gen3.expect" \
+    2>&1 >"$TMP/expected3.tsv"
+sleep_total=$(oracle sleep-total "$TMP/data/gen3.csv")
+speed=$(python3 -c "print(max(0.001, round($sleep_total / 15000, 3)) if $sleep_total else 0)")
+victim=
+for c in $(primaries); do part_streams "$c" | grep -q '^transactions{p0:' && victim=$c; done
+victim_name=$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$victim" 2>/dev/null)
+dc run --rm --no-deps -T -e IMPORT_SPEED="$speed" importer importer /data/gen3.csv >"$TMP/import-gen3.log" 2>&1 &
+import_pid=$!
+sleep 5
+t_kill=$SECONDS
+docker kill "$victim" >/dev/null 2>&1
+check "the primary holding partition 0 ($victim_name) is killed (SIGKILL) during the import" \
+    test -n "$victim" -a "$(containers importer | wc -l)" -ge 1
+promoted() { [ "$(primaries | grep -vc "^$victim")" -ge 3 ]; }
+if txagg_wait_cmd 60 promoted; then
+    ok "a replica is promoted: 3 primaries serve the slots again"
+    echo "# failover: a replica promoted $((SECONDS - t_kill)) s after the kill"
+else
+    not_ok "a replica is promoted: 3 primaries serve the slots again"
+fi
+wait $import_pid
+rc=$?
+check "the paced import through the failover exits 0" [ $rc = 0 ]
+[ $rc = 0 ] || tail -10 "$TMP/import-gen3.log" | sed 's/^/#   | /'
+read -r from to < <(oracle range "$TMP/expected3.tsv")
+check "/stats equals sample + both files after the failover, exact to the cent (settled within 300 s)" \
+    txagg_wait_cmd 300 stats_equal "$from" "$to" "$TMP/expected3.tsv"
+oracle compare "$API" "$from" "$to" "$TMP/expected3.tsv" 2>&1 | sed 's/^#* */# /'
+check "after the failover every partition stream is drained" txagg_wait_cmd 120 cluster_drained
+check "and the oldest day is still only in mongo" oldest_gone
 
 done_testing
