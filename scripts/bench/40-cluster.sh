@@ -10,7 +10,12 @@
 # importer's start to the last entry acknowledged in every partition, the
 # totals checked against txgen's --expect (a fast wrong answer is not a
 # figure), and the CPU per row of the redis-servers (all, and the busiest),
-# the importer and the aggregators (from /proc).
+# the importer and the aggregators (from /proc).  Then, on the same data (all
+# 30 days hot, in the partitions), bin/api under wrk -t2 -c32 for
+# BENCH_SECONDS (default 6): /stats over the 30 days — one answer first
+# checked against txgen's --expect (tests/lib/oracle.py compare) — with its
+# req/s, p99 and the Redis CPU per request over all nodes, and /health
+# beside it as the floor.
 #
 # This machine has 2 cores, so past one primary every process shares them:
 # the measured rows/s cannot grow much.  The per-row CPU costs can be read
@@ -26,6 +31,7 @@ cd "$(dirname "$0")/../.."
 . tests/lib/stream.sh
 
 ROWS=${BENCH_CLUSTER_ROWS:-500000}
+SECS=${BENCH_SECONDS:-6}
 NPART=${BENCH_CLUSTER_PARTITIONS:-12}
 PRIMARIES=${BENCH_CLUSTER_PRIMARIES:-1 2 3}
 BIN=${TXAGG_BIN:-bin}
@@ -37,6 +43,7 @@ cleanup() {
     for p in "${apids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${apids[@]}"; do wait "$p" 2>/dev/null; done
     [ -d "$TMP/cl" ] && cluster_stop "$TMP/cl" >/dev/null 2>&1
+    txagg_stop_pid "${TXAGG_MONGO_PID:-}"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -76,6 +83,47 @@ PY
 }
 
 "$BIN/txgen" --rows "$ROWS" --days 30 --seed 11 --expect "$TMP/expect.tsv" >"$TMP/rows.csv"
+mport=$(txagg_free_port)
+txagg_start_mongo "$TMP/mongo" "$mport"
+export MONGODB_URI="mongodb://127.0.0.1:$mport" MONGODB_DATABASE=bench_cluster
+read -r FROM TO < <(/usr/bin/python3 tests/lib/oracle.py range "$TMP/expect.tsv")
+STATS="/stats?from_date=$FROM&to_date=$TO"
+
+# api_bench LABEL — bin/api on the cluster: one /stats answer checked, then a
+# wrk window on /stats and one on /health, each with the Redis CPU per request.
+api_bench() {
+    local label=$1 aport url pid out path r0 r1 pidn hz
+    aport=$(txagg_free_port)
+    url=http://127.0.0.1:$aport
+    API_HOST=127.0.0.1 API_PORT=$aport API_PROBE_PORT=0 "$BIN/api" >"$TMP/api.log" 2>&1 &
+    pid=$!
+    apids+=("$pid")
+    txagg_wait_http "$url/health" 20 || { echo "$label: bin/api did not start: $(tail -3 "$TMP/api.log")"; return 0; }
+    if out=$(/usr/bin/python3 tests/lib/oracle.py compare "$url" "$FROM" "$TO" "$TMP/expect.tsv" 2>&1); then
+        echo "$label: /stats $FROM..$TO answered exactly (checked before the window)"
+    else
+        echo "$label: /stats $FROM..$TO is WRONG, no figure: $(head -3 <<<"$out" | tr '\n' ' ')"
+        return 0
+    fi
+    hz=$(getconf CLK_TCK)
+    for path in "$STATS" /health; do
+        r0=0
+        for pidn in $(node_pids); do r0=$((r0 + $(ticks "$pidn"))); done
+        wrk -t2 -c32 -d"${SECS}s" --latency "$url$path" >"$TMP/wrk.out" 2>&1 || true
+        r1=0
+        for pidn in $(node_pids); do r1=$((r1 + $(ticks "$pidn"))); done
+        awk -v label="$label" -v path="${path%%\?*}" -v d="$((r1 - r0))" -v hz="$hz" -v secs="$SECS" '
+            $1 == "Requests/sec:" { rps = $2 }
+            $1 == "99%" { p99 = $2 }
+            /Non-2xx/ { bad = $NF }
+            END { printf "%s: api %s: %d req/s, p99 %s, non-2xx %d, Redis CPU per request (all nodes) %.1f us\n",
+                  label, (path == "/stats" ? "/stats 30 days" : path), rps, p99, bad + 0,
+                  (rps > 0 ? d / hz * 1e6 / (rps * secs) : 0) }' "$TMP/wrk.out"
+    done
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    apids=()
+}
 echo "cluster: $ROWS rows over 30 days out of order, one importer, IMPORT_SPEED=0, $NPART partitions," \
     "primaries without replicas (AOF everysec), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -111,6 +159,7 @@ for P in $PRIMARIES; do
     for p in "${apids[@]}"; do wait "$p" 2>/dev/null || true; done
     apids=()
     totals=$(check_totals)
+    api_bench "$label" >"$TMP/api-bench.out"
     cluster_stop "$TMP/cl" >/dev/null 2>&1
     read -r iu is <"$TMP/imp.time"
     hz=$(getconf CLK_TCK)
@@ -124,6 +173,7 @@ for P in $PRIMARIES; do
         printf "%s: %d rows/s end to end (%.2f s); totals %s (%d cells)\n", label, n / (t1 - t0), t1 - t0, x[1], x[2]
         printf "%s: CPU per row: redis-servers %.2f us (busiest primary %.2f us), importer %.2f us, aggregators %.2f us\n",
             label, r, rmax / hz * 1e6 / n, i, a }'
+    cat "$TMP/api-bench.out"
 done
 
 # What N primaries give with a core for each process, from the per-row costs measured with the most primaries.
