@@ -561,6 +561,37 @@ static int attempt(const stats_env *env, rconn *rc, stats_scratch *s, int32_t fr
     return rv;
 }
 
+/* Below, with the tagged tier. */
+static int attempt_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t from, int32_t to,
+                        enum stats_format fmt, int *moved, uint64_t *hot_id, uint64_t *arch_id, uint64_t *history,
+                        char *err, size_t errlen);
+
+/* Attempts (attempt() on x->rc, or attempt_tier() on x->t when tagged) until
+ * one sees no batch move to MongoDB, at most env->max_attempts; the answer is
+ * cached under its versions and history. */
+static int answer_attempts(const stats_env *env, const src *x, stats_scratch *s, int32_t from_day, int32_t to_day,
+                           enum stats_format fmt, char *err, size_t errlen)
+{
+    int attempts = env->max_attempts > 0 ? env->max_attempts : 1;
+    for (int n = 0; n < attempts; n++) {
+        int moved;
+        uint64_t hv = 0, av = 0, history = 0;
+        int rv = x->t ? attempt_tier(env, x->t, s, from_day, to_day, fmt, &moved, &hv, &av, &history, err, errlen)
+                      : attempt(env, x->rc, s, from_day, to_day, fmt, &moved, &hv, &av, &history, err, errlen);
+        if (rv != STATS_OK) return rv;
+        if (!moved) {
+            /* kept only when no failover came between the snapshot and here */
+            if (env->answers && src_history(x) == history)
+                answer_cache_put(env->answers, from_day, to_day, fmt, hv, av, history, s->body, s->blen);
+            return STATS_OK;
+        }
+        if (n + 1 < attempts) metrics_inc(m_retries);
+    }
+    metrics_inc(m_exhausted);
+    return log_fail(STATS_BUSY, err, errlen,
+                    "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
+}
+
 int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from_day, int32_t to_day,
                  enum stats_format fmt, char *err, size_t errlen)
 {
@@ -574,23 +605,8 @@ int stats_answer(const stats_env *env, rconn *rc, stats_scratch *s, int32_t from
             return STATS_OK;
         }
     }
-    int attempts = env->max_attempts > 0 ? env->max_attempts : 1;
-    for (int n = 0; n < attempts; n++) {
-        int moved;
-        uint64_t hv = 0, av = 0, history = 0;
-        int rv = attempt(env, rc, s, from_day, to_day, fmt, &moved, &hv, &av, &history, err, errlen);
-        if (rv != STATS_OK) return rv;
-        if (!moved) {
-            /* kept only when no failover came between the snapshot and here */
-            if (env->answers && rconn_history() == history)
-                answer_cache_put(env->answers, from_day, to_day, fmt, hv, av, history, s->body, s->blen);
-            return STATS_OK;
-        }
-        if (n + 1 < attempts) metrics_inc(m_retries);
-    }
-    metrics_inc(m_exhausted);
-    return log_fail(STATS_BUSY, err, errlen,
-                "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
+    src x = {rc, NULL, NULL};
+    return answer_attempts(env, &x, s, from_day, to_day, fmt, err, errlen);
 }
 
 /* ---- a tagged tier ------------------------------------------------------------- */
@@ -675,22 +691,7 @@ int stats_answer_tier(const stats_env *env, tier *t, stats_scratch *s, int32_t f
             return STATS_OK;
         }
     }
-    int attempts = env->max_attempts > 0 ? env->max_attempts : 1;
-    for (int n = 0; n < attempts; n++) {
-        int moved;
-        uint64_t hid = 0, aid = 0, history = 0;
-        int rv = attempt_tier(env, t, s, from_day, to_day, fmt, &moved, &hid, &aid, &history, err, errlen);
-        if (rv != STATS_OK) return rv;
-        if (!moved) {
-            if (env->answers && src_history(&x) == history)
-                answer_cache_put(env->answers, from_day, to_day, fmt, hid, aid, history, s->body, s->blen);
-            return STATS_OK;
-        }
-        if (n + 1 < attempts) metrics_inc(m_retries);
-    }
-    metrics_inc(m_exhausted);
-    return log_fail(STATS_BUSY, err, errlen,
-                    "the archive moved to MongoDB during %d consecutive reads; retry the request", attempts);
+    return answer_attempts(env, &x, s, from_day, to_day, fmt, err, errlen);
 }
 
 void stats_check_deps(const stats_env *env, const txagg_config *cfg, rconn *rc, char *redis_err, size_t rlen,

@@ -85,15 +85,7 @@ check "every partition drains: everything delivered and acknowledged" wait_until
 is "$(ap_pending pagg-2)" 0 "the killed replica's pending entries were claimed by the others, in every partition"
 like "$(cat agg-0.log agg-1.log)" 'msg="entries claimed from idle consumers"' "survivors logged their claims"
 
-ap_oracle dump.txt >want.txt
-ap_totals >got.txt
-check "the oracle has totals to compare ($(wc -l <want.txt) method-days)" [ "$(wc -l <want.txt)" -gt 100 ]
-if cmp -s want.txt got.txt; then ok "every daily total summed over the partitions is exact to the cent"
-else not_ok "every daily total summed over the partitions is exact to the cent" "$(diff want.txt got.txt | head -10)"; fi
-is "$(ap_tags_with_hashes)" $PARTS "every partition holds daily hashes (the stripes spread)"
-is "$(ap_dead_letters)" "$(grep -c '^bad' dump.txt)" "each malformed entry is dead-lettered exactly once"
-is "$(ap_clock)" "$(awk '$1 == "ok" {print $2}' dump.txt | sort | tail -1)" \
-    "the greatest partition clock is the greatest timestamp"
+ap_check_dump dump.txt $PARTS
 is "$(redis-cli -p "$REDIS_PORT" --scan --pattern 'agg:*' | grep -vc '}$')" 0 "no hash under an untagged name"
 is "$(redis-cli -p "$REDIS_PORT" EXISTS transactions system:virtual_clock system:tracked_days)" 0 \
     "no untagged stream, clock or tracked set"

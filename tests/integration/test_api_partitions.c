@@ -20,10 +20,8 @@
  *   - on the cluster: kill -9 of the primary serving a partition while
  *     /stats is read in a loop: every answer exact or unavailable, and exact
  *     again once the replica is promoted. */
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -506,21 +504,6 @@ static void replicate_all(void)
     }
 }
 
-typedef struct killer {
-    int slot;
-    char out[64];
-    int rc;
-    atomic_int done;
-} killer;
-
-static void *kill_primary(void *arg)
-{
-    killer *k = arg;
-    k->rc = tcluster_out(k->out, sizeof k->out, "cluster_kill_primary %s %d", cdir, k->slot);
-    atomic_store(&k->done, 1);
-    return NULL;
-}
-
 static void test_cluster_partitions_spread_over_the_primaries(void **st)
 {
     (void)st;
@@ -543,15 +526,14 @@ static void test_stats_in_a_loop_while_a_partitions_primary_is_killed_is_exact_o
     seed_every_state();
     replicate_all();
     expect_exact("2026-01-01", "2026-01-31");
-    killer k = {.slot = T.parts[1].slot, .rc = -1};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, kill_primary, &k), 0);
+    tcluster_killer k;
+    assert_int_equal(tcluster_kill_start(&k, cdir, T.parts[1].slot, 0), 0);
     int64_t deadline = sig_now_ms() + 180000;
     int ok = 0, unavailable = 0, ok_after = 0;
     char want[8192];
     expected("2026-01-01", "2026-01-31", want, sizeof want);
     while (sig_now_ms() < deadline && !ok_after) {
-        int was_done = atomic_load(&k.done);
+        int was_done = tcluster_kill_done(&k);
         char err[512] = "";
         int rv = answer_with(&env, "2026-01-01", "2026-01-31", err, sizeof err);
         if (rv == STATS_OK) {
@@ -565,14 +547,13 @@ static void test_stats_in_a_loop_while_a_partitions_primary_is_killed_is_exact_o
             sig_sleep_ms(20);
         }
     }
-    pthread_join(th, NULL);
+    int killed = -1, promoted = -1;
+    int killed_rc = tcluster_kill_wait(&k, &killed, &promoted);
     print_message("# failover of partition 1's primary (%s): %d exact answers, %d unavailable\n", k.out, ok,
                   unavailable);
-    assert_int_equal(k.rc, 0);
+    assert_int_equal(killed_rc, 0);
     assert_true(ok_after);
     /* the promoted replica serves partition 1 now, and the data is whole */
-    int killed = -1, promoted = -1;
-    assert_int_equal(sscanf(k.out, "%d %d", &killed, &promoted), 2);
     assert_int_equal(rconn_port(tier_conn(&T, 1)), promoted);
     /* the persistor goes on after the failover: the same totals */
     doc_apply("2026-01-04", "deposits.visa", 40, "000000000002-f1p1");

@@ -7,8 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,21 +35,6 @@ static int teardown(void **st)
     return 0;
 }
 
-typedef struct killer {
-    int slot;
-    char out[64];
-    int rc;
-    atomic_int done;
-} killer;
-
-static void *kill_primary(void *arg)
-{
-    killer *k = arg;
-    k->rc = tcluster_out(k->out, sizeof k->out, "cluster_kill_primary %s %d", dir, k->slot);
-    atomic_store(&k->done, 1);
-    return NULL;
-}
-
 static void test_commands_succeed_again_once_the_replica_of_a_killed_primary_is_promoted(void **st)
 {
     (void)st;
@@ -72,14 +55,13 @@ static void test_commands_succeed_again_once_the_replica_of_a_killed_primary_is_
     char log[1100];
     snprintf(log, sizeof log, "%s/cluster-failover.log", testenv_tmpdir());
     int saved = tcluster_stderr_to(log);
-    killer k = {.slot = slot, .rc = -1};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, kill_primary, &k), 0);
+    tcluster_killer k;
+    assert_int_equal(tcluster_kill_start(&k, dir, slot, 0), 0);
     /* write on, as a service would, until the kill is over and a write went through after it */
     int64_t deadline = sig_now_ms() + 180000, first_fail = -1, back = -1;
     int failed = 0, succeeded_after = 0;
     for (int i = 0; sig_now_ms() < deadline && !succeeded_after; i++) {
-        int was_done = atomic_load(&k.done);
+        int was_done = tcluster_kill_done(&k);
         redisReply *r = rcluster_cmd(cl, slot, "SET {fo}live %d", i);
         int ok = r && r->type == REDIS_REPLY_STATUS;
         freeReplyObject(r);
@@ -88,15 +70,14 @@ static void test_commands_succeed_again_once_the_replica_of_a_killed_primary_is_
         succeeded_after = ok && was_done;
         if (!ok || !was_done) sig_sleep_ms(20);
     }
-    pthread_join(th, NULL);
+    int killed = -1, promoted = -1;
+    int killed_rc = tcluster_kill_wait(&k, &killed, &promoted);
     tcluster_stderr_restore(saved);
     /* each call retries for REDIS_TIMEOUT_MS: a short failover fails no call at all */
     print_message("# failover: %d calls failed; writes failed for %lld ms\n", failed,
                   first_fail < 0 ? 0LL : (long long)(back - first_fail));
 
-    assert_int_equal(k.rc, 0);
-    int killed = -1, promoted = -1;
-    assert_int_equal(sscanf(k.out, "%d %d", &killed, &promoted), 2);
+    assert_int_equal(killed_rc, 0);
     assert_int_equal(killed, old);
     assert_int_not_equal(promoted, old);
     assert_true(succeeded_after);

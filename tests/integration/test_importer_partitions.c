@@ -261,8 +261,7 @@ static void test_a_durable_batch_survives_the_kill_of_its_primary(void **st)
     import_counts c = {0};
     add_rows(p, 20, 2, 20);
     assert_int_equal(commit_now(p, 0, &c), PUBLISH_OK);
-    char moved[64];
-    assert_int_equal(tcluster_out(moved, sizeof moved, "cluster_kill_primary %s %d", dir, t.parts[part].slot), 0);
+    assert_int_equal(tcluster_kill_primary(dir, t.parts[part].slot, NULL, NULL), 0);
     add_rows(p, 20, 162, 100);
     assert_int_equal(commit_now(p, 1, &c), PUBLISH_OK);
     assert_int_equal(c.published, 40);

@@ -15,7 +15,6 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +96,8 @@ static void test_the_partitions_primary_killed_with_a_batch_in_flight(void **st)
     archive_batch_free(&b);
     assert_true(pe_exact(&l));
 
-    char out[64];
-    assert_int_equal(tcluster_out(out, sizeof out, "cluster_kill_primary %s %d", dir, p->t.parts[2].slot), 0);
     int old = 0, neu = 0;
-    assert_int_equal(sscanf(out, "%d %d", &old, &neu), 2);
+    assert_int_equal(tcluster_kill_primary(dir, p->t.parts[2].slot, &old, &neu), 0);
     assert_true(old != neu);
     /* the same process, no restart: its connections follow the promotion */
     pe_cycle_until_archived(p, &l);
@@ -108,21 +105,6 @@ static void test_the_partitions_primary_killed_with_a_batch_in_flight(void **st)
     lease_release(p);
     persistor_close(p);
     restart_as_replica(old);
-}
-
-typedef struct killer {
-    int slot;
-    char out[64];
-    int rc;
-    atomic_int done;
-} killer;
-
-static void *kill_later(void *arg)
-{
-    killer *k = arg;
-    k->rc = tcluster_out(k->out, sizeof k->out, "sleep 1.5; cluster_kill_primary %s %d", dir, k->slot);
-    atomic_store(&k->done, 1);
-    return NULL;
 }
 
 static void test_the_leases_primary_killed_while_the_persistor_cycles(void **st)
@@ -134,25 +116,23 @@ static void test_the_leases_primary_killed_while_the_persistor_cycles(void **st)
     persistor *p = pe_holder();
     /* with AOF on every fresh batch waits ~2 s before MongoDB: the kill
      * lands while batches are in flight */
-    killer k = {.slot = p->lease_slot, .rc = -1};
-    pthread_t th;
+    tcluster_killer k;
     char log[1100];
     snprintf(log, sizeof log, "%s/persistor-partitions-lease-kill.log", testenv_tmpdir());
     int saved = tcluster_stderr_to(log);
     int64_t t0 = sig_now_ms();
-    assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
+    assert_int_equal(tcluster_kill_start(&k, dir, p->lease_slot, 1500), 0);
     pe_cycle_until_archived(p, &l);
     int64_t took = sig_now_ms() - t0;
-    pthread_join(th, NULL);
+    int old = 0, neu = 0;
+    int killed_rc = tcluster_kill_wait(&k, &old, &neu);
     tcluster_stderr_restore(saved);
     assert_true(took > 1500); /* the kill landed while the persistor was still at work */
     /* the persistor lost the lease's node and found its promoted replica */
     assert_true(tcluster_log_count(log, "svc=test", "primary replaced", NULL) +
                     tcluster_log_count(log, "lease lost", NULL) + tcluster_log_count(log, "cluster", "unusable", NULL) >=
                 1);
-    assert_int_equal(k.rc, 0);
-    int old = 0, neu = 0;
-    assert_int_equal(sscanf(k.out, "%d %d", &old, &neu), 2);
+    assert_int_equal(killed_rc, 0);
     /* whatever the kill interrupted, a later cycle finds nothing left */
     pe_cycle_until_archived(p, &l);
     assert_true(pe_exact(&l));
@@ -225,10 +205,8 @@ static void test_the_service_follows_a_primary_killed_while_it_archives(void **s
     int64_t until = sig_now_ms() + 30000;
     while ((part = pe_pending_partition()) < 0 && sig_now_ms() < until) sig_sleep_ms(50);
     assert_true(part >= 0);
-    char out[64];
-    assert_int_equal(tcluster_out(out, sizeof out, "cluster_kill_primary %s %d", dir, pe_slot(part)), 0);
     int old = 0, neu = 0;
-    assert_int_equal(sscanf(out, "%d %d", &old, &neu), 2);
+    assert_int_equal(tcluster_kill_primary(dir, pe_slot(part), &old, &neu), 0);
     int64_t deadline = sig_now_ms() + 90000;
     while (!pe_archived(&l) && sig_now_ms() < deadline) sig_sleep_ms(300);
     kill(pid, SIGTERM);

@@ -20,6 +20,11 @@
 #   ap_dead_letters         XLEN summed over the dead-letter streams transactions:rejected{…}
 #   ap_clock                the greatest of the partition clocks system:virtual_clock{…}
 #   ap_tags_with_hashes     how many partitions hold at least one agg hash
+#   ap_check_dump DUMP N    the end checks of a partition test (TAP lines): the totals
+#                           summed over the partitions exact against ap_oracle DUMP, all N
+#                           partitions holding hashes, each malformed entry dead-lettered
+#                           once, the greatest clock the greatest timestamp of DUMP
+#                           (writes want.txt and got.txt in the current directory)
 . "$TXAGG_ROOT/tests/lib/stream.sh"
 
 ap_primaries() {
@@ -125,4 +130,17 @@ ap_clock() {
 ap_tags_with_hashes() {
     local p
     for p in $(ap_primaries); do ap_scan "$p" 'agg:*'; done | sed -n 's/.*\({[^}]*}\)$/\1/p' | sort -u | wc -l
+}
+
+ap_check_dump() {
+    local dump=$1 parts=$2
+    ap_oracle "$dump" >want.txt
+    ap_totals >got.txt
+    check "the oracle has totals to compare ($(wc -l <want.txt) method-days)" [ "$(wc -l <want.txt)" -gt 100 ]
+    if cmp -s want.txt got.txt; then ok "every daily total summed over the partitions is exact to the cent"
+    else not_ok "every daily total summed over the partitions is exact to the cent" "$(diff want.txt got.txt | head -10)"; fi
+    is "$(ap_tags_with_hashes)" "$parts" "every partition holds daily hashes (the stripes spread)"
+    is "$(ap_dead_letters)" "$(grep -c '^bad' "$dump")" "each malformed entry is dead-lettered exactly once"
+    is "$(ap_clock)" "$(awk '$1 == "ok" {print $2}' "$dump" | sort | tail -1)" \
+        "the greatest partition clock is the greatest timestamp"
 }

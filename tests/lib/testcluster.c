@@ -82,6 +82,55 @@ void tcluster_stop(const char *dir)
     if (dir[0]) tcluster_sh("cluster_stop %s", dir);
 }
 
+/* "KILLED PROMOTED" of cluster_kill_primary into the ports; 0, or -1. */
+static int kill_ports(int rc, const char *out, int *killed, int *promoted)
+{
+    int old, neu;
+    if (rc != 0 || sscanf(out, "%d %d", &old, &neu) != 2) return -1;
+    if (killed) *killed = old;
+    if (promoted) *promoted = neu;
+    return 0;
+}
+
+int tcluster_kill_primary(const char *dir, int slot, int *killed, int *promoted)
+{
+    char out[64];
+    int rc = tcluster_out(out, sizeof out, "cluster_kill_primary %s %d", dir, slot);
+    return kill_ports(rc, out, killed, promoted);
+}
+
+static void *kill_thread(void *arg)
+{
+    tcluster_killer *k = arg;
+    char wait[32] = "";
+    if (k->delay_ms > 0) snprintf(wait, sizeof wait, "sleep %d.%03d; ", k->delay_ms / 1000, k->delay_ms % 1000);
+    k->rc = tcluster_out(k->out, sizeof k->out, "%scluster_kill_primary %s %d", wait, k->dir, k->slot);
+    atomic_store(&k->done, 1);
+    return NULL;
+}
+
+int tcluster_kill_start(tcluster_killer *k, const char *dir, int slot, int delay_ms)
+{
+    k->dir = dir;
+    k->slot = slot;
+    k->delay_ms = delay_ms > 0 ? delay_ms : 0;
+    k->out[0] = '\0';
+    k->rc = -1;
+    atomic_init(&k->done, 0);
+    return pthread_create(&k->th, NULL, kill_thread, k) == 0 ? 0 : -1;
+}
+
+int tcluster_kill_done(tcluster_killer *k)
+{
+    return atomic_load(&k->done);
+}
+
+int tcluster_kill_wait(tcluster_killer *k, int *killed, int *promoted)
+{
+    pthread_join(k->th, NULL);
+    return kill_ports(k->rc, k->out, killed, promoted);
+}
+
 void tcluster_config(txagg_config *cfg, const char *dir)
 {
     testenv_config(cfg);

@@ -7,6 +7,8 @@
 #ifndef TXAGG_TESTCLUSTER_H
 #define TXAGG_TESTCLUSTER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -27,6 +29,29 @@ int tcluster_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tcluster_out(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* tcluster_out parsed as an integer (-1 when the function failed). */
 int tcluster_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Failover: cluster_kill_primary of the primary serving slot in the cluster
+ * in dir (kill -9, then wait until its replica serves the slot).  0 with the
+ * killed and the promoted node's ports (either may be NULL), or -1. */
+int tcluster_kill_primary(const char *dir, int slot, int *killed, int *promoted);
+
+/* The same on a thread while the test works on (keeps writing, reading):
+ * tcluster_kill_start() starts it after delay_ms (0, -1 when no thread);
+ * tcluster_kill_done() is 1 once the kill and the failover are over
+ * (whatever their outcome); tcluster_kill_wait() joins the thread and
+ * returns what tcluster_kill_primary() did, out holding its output
+ * ("KILLED PROMOTED").  dir must outlive the thread. */
+typedef struct tcluster_killer {
+    const char *dir;
+    int slot, delay_ms;
+    pthread_t th;
+    char out[64];
+    int rc;
+    atomic_int done;
+} tcluster_killer;
+int tcluster_kill_start(tcluster_killer *k, const char *dir, int slot, int delay_ms);
+int tcluster_kill_done(tcluster_killer *k);
+int tcluster_kill_wait(tcluster_killer *k, int *killed, int *promoted);
 
 /* The harness's configuration with REDIS_CLUSTER = the seeds of the cluster in dir. */
 void tcluster_config(txagg_config *cfg, const char *dir);

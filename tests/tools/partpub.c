@@ -35,16 +35,10 @@
 #include "timeparse.h"
 #include "txn.h"
 
+#include "pubgen.h"
+
 static const char *methods[] = {"visa", "mastercard", "paypal", "apple_pay", "google_pay", "bank_transfer"};
 #define NMETHODS (sizeof methods / sizeof methods[0])
-
-static uint64_t mix(uint64_t x)
-{
-    x += UINT64_C(0x9E3779B97F4A7C15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return x ^ (x >> 31);
-}
 
 typedef struct entry {
     char ts[TS_ISO_LEN + 1];
@@ -55,7 +49,7 @@ typedef struct entry {
 
 static void make_entry(entry *e, int64_t seed, int64_t i, int64_t day0, int64_t days, int64_t bad_every)
 {
-    uint64_t h = mix((uint64_t)seed * UINT64_C(0x100000001B3) ^ (uint64_t)i), h2 = mix(h);
+    uint64_t h = pubgen_mix((uint64_t)seed * UINT64_C(0x100000001B3) ^ (uint64_t)i), h2 = pubgen_mix(h);
     ts_format_iso((day0 + (int64_t)(h % (uint64_t)days)) * 86400 + (int64_t)((h >> 20) % 86400), e->ts);
     e->type = (h >> 40) & 1 ? "withdrawal" : "deposit";
     e->method = methods[(h >> 41) % NMETHODS];
@@ -63,40 +57,15 @@ static void make_entry(entry *e, int64_t seed, int64_t i, int64_t day0, int64_t 
     e->bad = bad_every > 0 && i % bad_every == bad_every - 1;
 }
 
-static int arg_i64(const char *s, int64_t *v)
-{
-    char *end;
-    long long x = strtoll(s, &end, 10);
-    if (!*s || *end || x < 0) return -1;
-    *v = x;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int64_t count = 1000, seed = 1, days = 10, bad_every = 0, stripe = 500, rate = 0;
     const char *start = "2026-01-01", *dump_path = NULL;
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t *dst = !strcmp(a, "--count")       ? &count
-                       : !strcmp(a, "--seed")      ? &seed
-                       : !strcmp(a, "--days")      ? &days
-                       : !strcmp(a, "--bad-every") ? &bad_every
-                       : !strcmp(a, "--stripe")    ? &stripe
-                       : !strcmp(a, "--rate")      ? &rate
-                                                   : NULL;
-        if (v && dst) {
-            if (arg_i64(v, dst)) {
-                fprintf(stderr, "partpub: bad value for %s\n", a);
-                return 1;
-            }
-        } else if (v && !strcmp(a, "--start")) start = v;
-        else if (v && !strcmp(a, "--dump")) dump_path = v;
-        else {
-            fprintf(stderr, "partpub: unknown or incomplete argument '%s' (see tests/tools/partpub.c)\n", a);
-            return 1;
-        }
-    }
+    const pubgen_opt opts[] = {
+        {"--count", &count, NULL}, {"--seed", &seed, NULL}, {"--days", &days, NULL},
+        {"--bad-every", &bad_every, NULL}, {"--stripe", &stripe, NULL}, {"--rate", &rate, NULL},
+        {"--start", NULL, &start}, {"--dump", NULL, &dump_path}, {NULL, NULL, NULL}};
+    if (pubgen_args("partpub", argc, argv, opts)) return 1;
     int64_t day0;
     if (ts_parse_day(start, strlen(start), &day0) || days < 1 || stripe < 1 || stripe > 10000) {
         fprintf(stderr, "partpub: bad --start, --days or --stripe\n");
@@ -170,10 +139,7 @@ int main(int argc, char **argv)
             else fprintf(dump, "ok %s %s %s %" PRId64 "\n", e.ts, e.type, e.method, e.cents);
         }
         if (!rv) done += n;
-        if (rate > 0) { /* pace: done entries take done/rate seconds */
-            int64_t due = t0 + done * 1000000 / rate, now = sig_now_us();
-            if (due > now) sig_sleep_ms((due - now) / 1000);
-        }
+        pubgen_pace(t0, done, rate);
     }
     if (dump) fclose(dump);
     free(cmds);

@@ -38,28 +38,12 @@
 #include "timeparse.h"
 #include "txn.h"
 
+#include "pubgen.h"
 #include "settle.h"
 
 static const char *methods[] = {"visa", "mastercard", "paypal", "apple_pay", "google_pay", "bank_transfer", "crypto",
                                 "amex"};
 #define NMETHODS (sizeof methods / sizeof methods[0])
-
-static uint64_t mix(uint64_t x)
-{
-    x += UINT64_C(0x9E3779B97F4A7C15);
-    x = (x ^ (x >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return x ^ (x >> 31);
-}
-
-static int arg_i64(const char *s, int64_t *v)
-{
-    char *end;
-    long long x = strtoll(s, &end, 10);
-    if (!*s || *end || x < 0) return -1;
-    *v = x;
-    return 0;
-}
 
 /* Entry i of a run: a function of (seed, i) only. */
 typedef struct entry {
@@ -73,8 +57,8 @@ static const char *bad_kind[] = {"", "missing_cents", "zero_cents", "type", "ts"
 
 static void make_entry(entry *e, int64_t seed, int64_t i, int64_t day0, int64_t days, int64_t bad_every)
 {
-    uint64_t h = mix((uint64_t)seed * UINT64_C(0x100000001B3) ^ (uint64_t)i);
-    uint64_t h2 = mix(h);
+    uint64_t h = pubgen_mix((uint64_t)seed * UINT64_C(0x100000001B3) ^ (uint64_t)i);
+    uint64_t h2 = pubgen_mix(h);
     int64_t epoch = (day0 + (int64_t)(h % (uint64_t)days)) * 86400 + (int64_t)((h >> 20) % 86400);
     ts_format_iso(epoch, e->ts);
     e->type = (h >> 40) & 1 ? "withdrawal" : "deposit";
@@ -143,32 +127,14 @@ int main(int argc, char **argv)
 {
     int64_t from = 0, count = 1000, seed = 1, days = 10, bad_every = 0, batch_n = 1000, rate = 0;
     const char *start = "2026-01-01", *dump_path = NULL, *format = "current";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int64_t *dst = !strcmp(a, "--from")        ? &from
-                       : !strcmp(a, "--count")     ? &count
-                       : !strcmp(a, "--seed")      ? &seed
-                       : !strcmp(a, "--days")      ? &days
-                       : !strcmp(a, "--bad-every") ? &bad_every
-                       : !strcmp(a, "--batch")     ? &batch_n
-                       : !strcmp(a, "--rate")      ? &rate
-                                                   : NULL;
-        if (v && dst) {
-            if (arg_i64(v, dst)) {
-                fprintf(stderr, "txpub: bad value for %s\n", a);
-                return 1;
-            }
-        } else if (v && !strcmp(a, "--start")) {
-            start = v;
-        } else if (v && !strcmp(a, "--dump")) {
-            dump_path = v;
-        } else if (v && !strcmp(a, "--format") && (!strcmp(v, "current") || !strcmp(v, "previous"))) {
-            format = v;
-        } else {
-            fprintf(stderr, "txpub: unknown or incomplete argument '%s' (see the header of tests/tools/txpub.c)\n", a);
-            return 1;
-        }
-        i++;
+    const pubgen_opt opts[] = {
+        {"--from", &from, NULL}, {"--count", &count, NULL}, {"--seed", &seed, NULL}, {"--days", &days, NULL},
+        {"--bad-every", &bad_every, NULL}, {"--batch", &batch_n, NULL}, {"--rate", &rate, NULL},
+        {"--start", NULL, &start}, {"--dump", NULL, &dump_path}, {"--format", NULL, &format}, {NULL, NULL, NULL}};
+    if (pubgen_args("txpub", argc, argv, opts)) return 1;
+    if (strcmp(format, "current") && strcmp(format, "previous")) {
+        fprintf(stderr, "txpub: --format is current or previous, not '%s'\n", format);
+        return 1;
     }
     int64_t day0;
     if (ts_parse_day(start, strlen(start), &day0) || days < 1 || batch_n < 1) {
@@ -220,10 +186,7 @@ int main(int argc, char **argv)
         if (rv) break;
         done += b.to - b.from;
         i = b.to;
-        if (rate > 0) { /* pace: done entries take done/rate seconds */
-            int64_t due = t0 + done * 1000000 / rate, now = sig_now_us();
-            if (due > now) sig_sleep_ms((due - now) / 1000);
-        }
+        pubgen_pace(t0, done, rate);
     }
     if (dump) fclose(dump);
     rconn_free(rc);
