@@ -361,7 +361,8 @@ static int part_failure(tier *t, int p, const redisReply *r, char *err, size_t e
 }
 
 /* The hot (hv, may be NULL) and archive (av) versions of every partition:
- * one MGET on one Redis, one per partition (its slot) on a cluster. */
+ * one MGET on one Redis; on a cluster one per partition (its slot),
+ * pipelined per node. */
 static int tier_versions(tier *t, uint64_t *hv, uint64_t *av, char *err, size_t errlen)
 {
     int n = t->n, per = hv ? 2 : 1;
@@ -389,21 +390,57 @@ static int tier_versions(tier *t, uint64_t *hv, uint64_t *av, char *err, size_t 
         if (r) freeReplyObject(r);
         return rv;
     }
-    for (int p = 0; p < n; p++) {
+    /* A cluster: the MGETs pipelined on the connection serving each
+     * partition (one round trip per node), read in the order appended; a
+     * partition not sent, on a connection that broke, or answered with an
+     * error (MOVED, ASK, TRYAGAIN, CLUSTERDOWN…) is read again alone through
+     * the cluster layer, which follows them or says why it cannot. */
+    redisReply **r = calloc((size_t)n, sizeof *r);
+    rconn **sent = calloc((size_t)n, sizeof *sent), **dead = calloc((size_t)n, sizeof *dead);
+    int ndead = 0, rv = STATS_OK;
+    if (!r || !sent || !dead) rv = log_fail(STATS_INTERNAL, err, errlen, "out of memory");
+    for (int p = 0; p < n && rv == STATS_OK; p++) {
         const keys_part *k = &t->parts[p];
-        redisReply *r = hv ? rcluster_cmd(t->cl, k->slot, "MGET %s %s", k->hot_version, k->archive_version)
-                           : rcluster_cmd(t->cl, k->slot, "MGET %s", k->archive_version);
-        int rv = STATS_OK;
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)per)
-            rv = part_failure(t, p, r, err, errlen);
-        else if (hv && snapshot_parse_version(r->element[0], &hv[p]))
-            rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", k->hot_version);
-        else if (snapshot_parse_version(r->element[per - 1], &av[p]))
-            rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", k->archive_version);
-        if (r) freeReplyObject(r);
-        if (rv != STATS_OK) return rv;
+        rconn *rc = tier_conn(t, p);
+        if (!rc || rconn_ensure(rc) != 0) continue;
+        int ok = hv ? redisAppendCommand(rconn_ctx(rc), "MGET %s %s", k->hot_version, k->archive_version)
+                    : redisAppendCommand(rconn_ctx(rc), "MGET %s", k->archive_version);
+        if (ok == REDIS_OK) sent[p] = rc;
     }
-    return STATS_OK;
+    for (int p = 0; p < n && rv == STATS_OK; p++) {
+        if (!sent[p]) continue;
+        int broken = 0;
+        for (int i = 0; i < ndead; i++) broken |= dead[i] == sent[p];
+        if (broken) continue;
+        redisContext *c = rconn_ctx(sent[p]);
+        void *x = NULL;
+        if (!c || redisGetReply(c, &x) != REDIS_OK) {
+            rconn_drop(sent[p]);
+            dead[ndead++] = sent[p];
+            continue;
+        }
+        r[p] = x;
+    }
+    for (int p = 0; p < n && rv == STATS_OK; p++) {
+        const keys_part *k = &t->parts[p];
+        if (!r[p] || r[p]->type == REDIS_REPLY_ERROR) {
+            if (r[p]) freeReplyObject(r[p]);
+            r[p] = hv ? rcluster_cmd(t->cl, k->slot, "MGET %s %s", k->hot_version, k->archive_version)
+                      : rcluster_cmd(t->cl, k->slot, "MGET %s", k->archive_version);
+        }
+        if (!r[p] || r[p]->type != REDIS_REPLY_ARRAY || r[p]->elements != (size_t)per)
+            rv = part_failure(t, p, r[p], err, errlen);
+        else if (hv && snapshot_parse_version(r[p]->element[0], &hv[p]))
+            rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", k->hot_version);
+        else if (snapshot_parse_version(r[p]->element[per - 1], &av[p]))
+            rv = log_fail(STATS_INTERNAL, err, errlen, "corrupt data: %s is not a counter", k->archive_version);
+    }
+    for (int p = 0; r && p < n; p++)
+        if (r[p]) freeReplyObject(r[p]);
+    free(r);
+    free(sent);
+    free(dead);
+    return rv;
 }
 
 /*
