@@ -340,7 +340,7 @@ typedef struct src {
 /* The Redis history number a cached result is keyed by (see stats.h). */
 static uint64_t src_history(const src *x)
 {
-    return x->t ? rconn_history() + rcluster_refresh_total() : rconn_history();
+    return x->t ? rconn_history() + rcluster_map_changes() : rconn_history();
 }
 
 /* "partition P of N ({tag})" into buf. */

@@ -51,12 +51,14 @@ struct rcluster {
 
 static atomic_uint_fast64_t redirects[RCLUSTER_LOST + 1];
 static atomic_uint_fast64_t refreshes;
+static atomic_uint_fast64_t map_changes; /* maps unlike the last one loaded in the process */
 
 uint64_t rcluster_redirect_total(rcluster_kind kind)
 {
     return kind >= RCLUSTER_REPLY && kind <= RCLUSTER_LOST ? atomic_load(&redirects[kind]) : 0;
 }
 uint64_t rcluster_refresh_total(void) { return atomic_load(&refreshes); }
+uint64_t rcluster_map_changes(void) { return atomic_load(&map_changes); }
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static log_state usable_state; /* "redis cluster" usable or not */
@@ -242,13 +244,15 @@ static uint64_t map_signature(const rcluster *cl, const uint16_t *map)
     return h;
 }
 
-/* Log a new map once per process: loaded, slots moved, a primary replaced. */
+/* Log a new map once per process: loaded, slots moved, a primary replaced;
+ * count it in map_changes. */
 static void log_map(const rcluster *cl, const uint16_t *old, int had, const uint16_t *map)
 {
     uint64_t sig = map_signature(cl, map);
     pthread_mutex_lock(&log_lock);
     int fresh = sig != logged_map;
     logged_map = sig;
+    if (fresh) atomic_fetch_add(&map_changes, 1);
     pthread_mutex_unlock(&log_lock);
     if (!fresh) return;
     char prim[1024], a[300], b[300];

@@ -153,5 +153,9 @@ int rcluster_append_asking(rconn *rc);
  * seen, and slot maps loaded. */
 uint64_t rcluster_redirect_total(rcluster_kind kind);
 uint64_t rcluster_refresh_total(void);
+/* How many times a slot map loaded by any rcluster of the process differed
+ * (owners' addresses) from the map loaded just before it: a failover or a
+ * resharding seen, not a thread loading the map everyone already has. */
+uint64_t rcluster_map_changes(void);
 
 #endif

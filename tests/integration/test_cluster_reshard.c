@@ -106,6 +106,32 @@ static void test_moved_after_a_slot_moved_refreshes_the_map_and_runs_on_the_new_
     rcluster_free(cl);
 }
 
+/* What the api's answer cache keys on (api/stats.h): a map loaded again by
+ * another client is a load, not a change; a slot moved is a change, counted
+ * once however many clients then load it. */
+static void test_a_map_counts_as_changed_only_when_an_owner_differs_from_the_last_map_loaded(void **st)
+{
+    (void)st;
+    if (!testenv_have_servers()) skip();
+    rcluster *a = rcluster_new(&ccfg, "map-a"), *b = rcluster_new(&ccfg, "map-b");
+    assert_int_equal(rcluster_refresh(a), 0);
+    uint64_t loads0 = rcluster_refresh_total(), changes0 = rcluster_map_changes();
+    assert_int_equal(rcluster_refresh(b), 0);
+    assert_int_equal(rcluster_refresh(a), 0);
+    assert_true(rcluster_refresh_total() >= loads0 + 2);
+    assert_true(rcluster_map_changes() == changes0);
+
+    int slot = write_keys(a, "mc", 3);
+    assert_int_equal(tcluster_sh("cluster_move_slot %s %d %d", dir, slot, other_primary(slot)), 0);
+    assert_int_equal(rcluster_refresh(a), 0);
+    assert_true(rcluster_map_changes() == changes0 + 1);
+    assert_int_equal(rcluster_refresh(b), 0);
+    assert_true(rcluster_map_changes() == changes0 + 1);
+    expect_keys(b, "mc", 3);
+    rcluster_free(a);
+    rcluster_free(b);
+}
+
 static void test_a_transaction_refused_by_moved_runs_once_on_the_new_primary(void **st)
 {
     (void)st;
@@ -296,6 +322,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moved_after_a_slot_moved_refreshes_the_map_and_runs_on_the_new_primary),
+        cmocka_unit_test(test_a_map_counts_as_changed_only_when_an_owner_differs_from_the_last_map_loaded),
         cmocka_unit_test(test_a_transaction_refused_by_moved_runs_once_on_the_new_primary),
         cmocka_unit_test(test_ask_during_a_migration_reaches_every_key_without_changing_the_map),
         cmocka_unit_test(test_tryagain_for_a_multi_key_command_is_retried_until_the_migration_ends),
