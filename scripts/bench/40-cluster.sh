@@ -4,7 +4,9 @@
 # For P = 1, 2, 3 (BENCH_CLUSTER_PRIMARIES): a Redis Cluster of P primaries
 # without replicas on this machine (tests/lib/cluster.sh, AOF everysec as its
 # nodes run), the hot tier in BENCH_CLUSTER_PARTITIONS partitions (default
-# 12: an even share for 1, 2 and 3 primaries), BENCH_CLUSTER_ROWS rows
+# 12: an even share for 1, 2 and 3 primaries); and first, side by side in the
+# same run, P = 0: one Redis (AOF everysec too) with one untagged partition,
+# today's default mode, as the baseline.  BENCH_CLUSTER_ROWS rows
 # (default 500,000) from bin/txgen imported by ONE importer from one file
 # (IMPORT_SPEED=0) with P aggregators.  For each P: rows/s from the
 # importer's start to the last entry acknowledged in every partition, the
@@ -33,7 +35,7 @@ cd "$(dirname "$0")/../.."
 ROWS=${BENCH_CLUSTER_ROWS:-500000}
 SECS=${BENCH_SECONDS:-6}
 NPART=${BENCH_CLUSTER_PARTITIONS:-12}
-PRIMARIES=${BENCH_CLUSTER_PRIMARIES:-1 2 3}
+PRIMARIES=${BENCH_CLUSTER_PRIMARIES:-0 1 2 3}
 BIN=${TXAGG_BIN:-bin}
 TOOLS=${TXAGG_TESTBIN:-build/release}/tools
 TMP=$(mktemp -d /tmp/txagg-bench-cluster.XXXXXX)
@@ -43,26 +45,59 @@ cleanup() {
     for p in "${apids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${apids[@]}"; do wait "$p" 2>/dev/null; done
     [ -d "$TMP/cl" ] && cluster_stop "$TMP/cl" >/dev/null 2>&1
+    txagg_stop_pid "${TXAGG_REDIS_PID:-}"
     txagg_stop_pid "${TXAGG_MONGO_PID:-}"
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 [ -x "$TOOLS/tierkeys" ] || { echo "cluster: $TOOLS/tierkeys is missing (make build-tests)" >&2; exit 1; }
 
-export METRICS_PORT=0 LOG_LEVEL=WARNING IMPORT_SPEED=0 REDIS_PARTITIONS=$NPART
-mapfile -t STREAMS < <("$TOOLS/tierkeys" "$NPART" | cut -d' ' -f4)
+export METRICS_PORT=0 LOG_LEVEL=WARNING IMPORT_SPEED=0
+mapfile -t TAGGED_STREAMS < <("$TOOLS/tierkeys" "$NPART" | cut -d' ' -f4)
 
 now() { date +%s.%N; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-node_pids() { local p; for p in $(cluster_ports "$TMP/cl"); do cluster_pid "$TMP/cl" "$p"; done; }
-ccli() { redis-cli -c -h 127.0.0.1 -p "$(cluster_ports "$TMP/cl" | head -1)" "$@"; }
+# The Redis of the run: P = 0 one redis-server (ONE_PORT), else the cluster.
+ONE_PORT=
+node_ports() { if [ -n "$ONE_PORT" ]; then echo "$ONE_PORT"; else cluster_ports "$TMP/cl"; fi; }
+node_pids() {
+    local p
+    if [ -n "$ONE_PORT" ]; then echo "$TXAGG_REDIS_PID"; return; fi
+    for p in $(cluster_ports "$TMP/cl"); do cluster_pid "$TMP/cl" "$p"; done
+}
+ccli() { redis-cli -c -h 127.0.0.1 -p "$(node_ports | head -1)" "$@"; }
+# redis_up P: start the Redis of run P and point the binaries at it.
+redis_up() {
+    if [ "$1" = 0 ]; then
+        ONE_PORT=$(txagg_free_port)
+        txagg_start_redis "$TMP/one" "$ONE_PORT" --appendonly yes --appendfsync everysec >/dev/null || return 1
+        unset REDIS_CLUSTER
+        export REDIS_HOST=127.0.0.1 REDIS_PORT=$ONE_PORT REDIS_PARTITIONS=1
+        STREAMS=(transactions)
+    else
+        ONE_PORT=
+        cluster_start "$TMP/cl" "$1" 0 >"$TMP/cluster.log" 2>&1 || return 1
+        export REDIS_CLUSTER REDIS_PARTITIONS=$NPART
+        REDIS_CLUSTER=$(cluster_seeds "$TMP/cl")
+        STREAMS=("${TAGGED_STREAMS[@]}")
+    fi
+}
+redis_down() {
+    if [ -n "$ONE_PORT" ]; then
+        txagg_stop_pid "$TXAGG_REDIS_PID"
+        TXAGG_REDIS_PID=
+        rm -rf "$TMP/one"
+    else
+        cluster_stop "$TMP/cl" >/dev/null 2>&1
+    fi
+}
 drained() {
     local s
     for s in "${STREAMS[@]}"; do STREAM_KEY=$s stream_drained ccli || return 1; done
 }
 # "EXACT n" or "WRONG n": the sum over partitions of every daily hash against txgen's expectation
 check_totals() {
-    python3 - "$TMP/expect.tsv" $(cluster_ports "$TMP/cl") <<'PY'
+    python3 - "$TMP/expect.tsv" $(node_ports) <<'PY'
 import subprocess, sys
 from collections import defaultdict
 want = {}
@@ -124,16 +159,15 @@ api_bench() {
     wait "$pid" 2>/dev/null || true
     apids=()
 }
-echo "cluster: $ROWS rows over 30 days out of order, one importer, IMPORT_SPEED=0, $NPART partitions," \
+echo "cluster: $ROWS rows over 30 days out of order, one importer, IMPORT_SPEED=0; on a cluster $NPART partitions," \
     "primaries without replicas (AOF everysec), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 declare -A RATE RCPU ICPU ACPU
 for P in $PRIMARIES; do
     label="cluster [$P primar$([ "$P" = 1 ] && echo y || echo ies), $P aggregator$([ "$P" = 1 ] || echo s)]"
-    cluster_start "$TMP/cl" "$P" 0 >"$TMP/cluster.log" 2>&1 || { echo "$label: no cluster: $(tail -3 "$TMP/cluster.log")"; continue; }
-    export REDIS_CLUSTER
-    REDIS_CLUSTER=$(cluster_seeds "$TMP/cl")
-    for ((i = 1; i <= P; i++)); do
+    [ "$P" = 0 ] && label="one Redis [1 untagged partition, 1 aggregator]"
+    redis_up "$P" || { echo "$label: no Redis: $(tail -3 "$TMP/cluster.log" 2>/dev/null)"; continue; }
+    for ((i = 1; i <= (P > 0 ? P : 1); i++)); do
         CONSUMER_NAME=bench-agg-$i "$BIN/aggregator" 2>>"$TMP/agg.log" &
         apids+=($!)
     done
@@ -160,7 +194,7 @@ for P in $PRIMARIES; do
     apids=()
     totals=$(check_totals)
     api_bench "$label" >"$TMP/api-bench.out"
-    cluster_stop "$TMP/cl" >/dev/null 2>&1
+    redis_down
     read -r iu is <"$TMP/imp.time"
     hz=$(getconf CLK_TCK)
     RATE[$P]=$(awk -v n="$ROWS" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", n / (b - a) }')
@@ -178,7 +212,7 @@ done
 
 # What N primaries give with a core for each process, from the per-row costs measured with the most primaries.
 last=
-for P in $PRIMARIES; do [ -n "${RCPU[$P]:-}" ] && last=$P; done
+for P in $PRIMARIES; do [ "$P" != 0 ] && [ -n "${RCPU[$P]:-}" ] && last=$P; done
 if [ -n "$last" ]; then
     awk -v r="${RCPU[$last]}" -v i="${ICPU[$last]}" -v a="${ACPU[$last]}" -v P="$last" 'BEGIN {
         printf "cluster: per-row CPU with %d primaries: Redis %.2f us (all primaries together), importer %.2f us, aggregators %.2f us\n", P, r, i, a
