@@ -219,6 +219,7 @@ static void redirected(consumer *c, const rcluster_redirect *rd, const char *wha
     if (!c->redirs)
         log_info("partition redirected; recovering the slot map and re-reading its state", "partition=%d reply=%s",
                  c->p, q);
+    rcluster_count(rd->kind);
     drop_in_hand(c);
     c->need_setup = c->need_recover = 1;
     if (c->t) rcluster_recover(c->t->cl, rd, c->redirs < 3 ? c->redirs : 3);

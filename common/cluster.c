@@ -5,11 +5,14 @@
  * until rcluster_free); once have_map is set every slot has an owner (a map
  * without full coverage is never installed; a MOVED only re-points one slot);
  * on one Redis the map is node 0 for every slot and is never refreshed.  A
- * command is sent again only when it is known not to have run.
+ * command is sent again only when it is known not to have run.  It also
+ * keeps the process-wide counts of redirections and map changes, on /metrics
+ * in cluster mode.
  */
 #include "cluster.h"
 #include "dynbuf.h"
 #include "log.h"
+#include "metrics.h"
 #include "signals.h"
 
 #include <pthread.h>
@@ -59,6 +62,33 @@ uint64_t rcluster_redirect_total(rcluster_kind kind)
 }
 uint64_t rcluster_refresh_total(void) { return atomic_load(&refreshes); }
 uint64_t rcluster_map_changes(void) { return atomic_load(&map_changes); }
+
+void rcluster_count(rcluster_kind kind)
+{
+    if (kind > RCLUSTER_REPLY && kind <= RCLUSTER_LOST) atomic_fetch_add(&redirects[kind], 1);
+}
+
+static uint64_t moved_total(void) { return rcluster_redirect_total(RCLUSTER_MOVED); }
+static uint64_t ask_total(void) { return rcluster_redirect_total(RCLUSTER_ASK); }
+static uint64_t tryagain_total(void) { return rcluster_redirect_total(RCLUSTER_TRYAGAIN); }
+static uint64_t clusterdown_total(void) { return rcluster_redirect_total(RCLUSTER_CLUSTERDOWN); }
+static uint64_t lost_total(void) { return rcluster_redirect_total(RCLUSTER_LOST); }
+
+/* Registered by the first cluster-mode rcluster of the process: one Redis
+ * has no slots to be redirected from, and its pages stay as they were. */
+static void register_metrics(void)
+{
+    static const char *help = "Redis Cluster refusals and redirections met, by kind: moved, ask, tryagain, "
+                              "clusterdown, lost (a node unreachable)";
+    metrics_counter_fn("txagg_redis_cluster_redirects_total", help, "kind=\"moved\"", moved_total);
+    metrics_counter_fn("txagg_redis_cluster_redirects_total", help, "kind=\"ask\"", ask_total);
+    metrics_counter_fn("txagg_redis_cluster_redirects_total", help, "kind=\"tryagain\"", tryagain_total);
+    metrics_counter_fn("txagg_redis_cluster_redirects_total", help, "kind=\"clusterdown\"", clusterdown_total);
+    metrics_counter_fn("txagg_redis_cluster_redirects_total", help, "kind=\"lost\"", lost_total);
+    metrics_counter_fn("txagg_redis_cluster_map_changes_total",
+                       "Redis Cluster slot maps loaded that differed from the one loaded before (failovers, reshards)",
+                       NULL, rcluster_map_changes);
+}
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static log_state usable_state; /* "redis cluster" usable or not */
@@ -120,6 +150,8 @@ rcluster *rcluster_new(const txagg_config *cfg, const char *client_name)
         goto fail;
     }
     cl->cluster = 1;
+    static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+    pthread_once(&metrics_once, register_metrics);
     for (int i = 0; i < n; i++)
         if (node_index(cl, seeds[i].host, seeds[i].port) < 0) goto fail;
     snprintf(cl->err, sizeof cl->err, "no slot map loaded yet");
@@ -520,7 +552,7 @@ static redisReply *route(rcluster *cl, int slot, const request *q)
             log_fail(-1, cl->err, sizeof cl->err, "%s:%d: %s", rconn_host(rc), rconn_port(rc), rconn_error(rc));
             return NULL;
         }
-        atomic_fetch_add(&redirects[k], 1);
+        rcluster_count(k);
         if (sent) {
             log_fail(-1, cl->err, sizeof cl->err, "slot %d: %s", slot, r->str);
             freeReplyObject(refusal);

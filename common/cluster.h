@@ -150,7 +150,12 @@ int rcluster_recover(rcluster *cl, const rcluster_redirect *rd, int attempt);
 int rcluster_append_asking(rconn *rc);
 
 /* Process-wide counts (for /metrics and tests): redirections of each kind
- * seen, and slot maps loaded. */
+ * seen, and slot maps loaded.  The rcluster_* calls count what they meet;
+ * a caller that sends on an rconn itself and classifies the reply counts
+ * what it meets with rcluster_count (REPLY is not counted).  In cluster mode
+ * they are on /metrics: txagg_redis_cluster_redirects_total{kind} and
+ * txagg_redis_cluster_map_changes_total. */
+void rcluster_count(rcluster_kind kind);
 uint64_t rcluster_redirect_total(rcluster_kind kind);
 uint64_t rcluster_refresh_total(void);
 /* How many times a slot map loaded by any rcluster of the process differed

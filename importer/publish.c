@@ -342,7 +342,9 @@ static int redirect(publisher *p)
  * sends one, and its error replies keep today's meaning). */
 static int redirected(const publisher *p, const redisReply *r, rcluster_redirect *rd)
 {
-    return p->cluster && rcluster_classify(r, rd) != RCLUSTER_REPLY;
+    rcluster_kind k = p->cluster ? rcluster_classify(r, rd) : RCLUSTER_REPLY;
+    rcluster_count(k);
+    return k != RCLUSTER_REPLY;
 }
 
 static void drop(publisher *p)
@@ -371,7 +373,7 @@ int publish_open_file(publisher *p, const char *file_id, const char *file, const
         redisReply *r;
         if (p->cluster) { /* redirections followed by the cluster layer */
             r = rcluster_cmd(p->t->cl, p->t->parts[p->part].slot, "HMGET %s rows done stripe", p->ck);
-            if (!r || redirected(p, r, NULL)) {
+            if (!r || rcluster_classify(r, NULL) != RCLUSTER_REPLY) { /* counted by the cluster layer */
                 if (r) freeReplyObject(r);
                 set_up(p, 0);
                 rcluster_redirect rd = {.kind = RCLUSTER_LOST};

@@ -13,6 +13,7 @@
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/cluster.sh"
 . "$TXAGG_ROOT/tests/lib/aggpart.sh"
+. "$TXAGG_ROOT/scripts/lib/common.sh"
 
 N=$(scaled 60000 16000)
 PARTS=4
@@ -34,10 +35,13 @@ REDIS_CLUSTER=$(cluster_seeds "$CL")
 read -ra AP_PORTS <<<"$(cluster_ports "$CL" | tr '\n' ' ')"
 ccli() { redis-cli -c -p "${AP_PORTS[0]}" "$@"; } # follows MOVED and ASK
 
+MPORT=$(txagg_free_port) # replica 0's /metrics
 start_agg() { # slot
-    CONSUMER_NAME="ragg-$1" BATCH_SIZE=20 LOG_LEVEL=INFO "$TXAGG_BIN/aggregator" 2>>"agg-$1.log" &
+    CONSUMER_NAME="ragg-$1" BATCH_SIZE=20 LOG_LEVEL=INFO METRICS_PORT=$([ "$1" = 0 ] && echo "$MPORT" || echo 0) \
+        "$TXAGG_BIN/aggregator" 2>>"agg-$1.log" &
     pid[$1]=$!
 }
+metric() { curl -s --max-time 5 "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 rm -f dump.txt
@@ -86,6 +90,14 @@ check "partition 1 drains on its new primary" wait_until 180 ap_drained $PARTS
 ap_check_dump dump.txt $PARTS
 like "$(cat agg-0.log agg-1.log)" 'partition redirected|partition served by another node now' \
     "the replicas saw partition 1 redirected and followed it"
+redirs=0
+for k in moved ask tryagain; do
+    v=$(metric "txagg_redis_cluster_redirects_total{kind=\"$k\"}")
+    redirs=$((redirs + ${v:-0}))
+done
+check "replica 0's /metrics counts the refusals it met ($redirs moved/ask/tryagain)" [ "$redirs" -gt 0 ]
+changes=$(metric txagg_redis_cluster_map_changes_total)
+check "and the slot maps it loaded: the first and the one after the move (${changes:-none})" [ "${changes:-0}" -ge 2 ]
 
 for s in 0 1; do
     kill -TERM "${pid[$s]}"
