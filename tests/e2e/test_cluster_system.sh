@@ -14,7 +14,8 @@
 # 200 answer is exact, anything else a 503 — never a wrong number; both
 # files exact at the end.  Last, the bad configurations:
 # unreachable seeds, and a number of partitions other than the one the data
-# was written with, refused with a clear error naming the variable.
+# was written with, and a cluster without full slot coverage, refused with
+# a clear error naming the variable, nothing written.
 . "$TXAGG_ROOT/tests/lib/tap.sh"
 . "$TXAGG_ROOT/tests/lib/system.sh" # with aggregator_e2e.sh, persistor.sh, apitest.sh
 . "$TXAGG_ROOT/tests/lib/cluster.sh"
@@ -236,5 +237,22 @@ rc=$?
 isnt "$rc" 0 "an importer whose seeds are all unreachable does not succeed"
 like "$out" "REDIS_CLUSTER" "it names REDIS_CLUSTER in its error"
 check "nothing was written under the other layout's names" absent6
+# A cluster without full slot coverage: one slot that no partition uses
+# taken away from its primary.  No slot map can be installed, so nothing is
+# written; the importer names REDIS_CLUSTER and why (it retries: a cluster
+# can be mid-failover).  The slot is given back afterwards to check.
+e0=$(entries)
+uncov=$(( (SLOT[0] + SLOT[1]) / 2 ))
+for ((i = 0; i < N; i++)); do [ "$uncov" != "${SLOT[i]}" ] || uncov=$((uncov + 1)); done
+owner=$(cluster_owner "$CL" "$uncov")
+cluster_uncover "$CL" "$uncov" "$uncov" >uncover.log 2>&1
+"$TXAGG_BIN/txgen" --rows 1000 --days 2 --start "$FROM2" --seed 43 >in3.csv
+out=$(REDIS_TIMEOUT_MS=500 timeout 10 "$TXAGG_BIN/importer" in3.csv 2>&1)
+rc=$?
+isnt "$rc" 0 "an importer on a cluster with slot $uncov unserved does not succeed"
+like "$out" "REDIS_CLUSTER.*1 of 16384 hash slots have no primary" "it names REDIS_CLUSTER and the missing coverage"
+cluster_cli "$CL" "$owner" CLUSTER ADDSLOTS "$uncov" >/dev/null
+check "the slot given back, the cluster is ok again" cluster_wait_ok "$CL" 60
+is "$(entries)" "$e0" "nothing was published while the coverage was incomplete"
 
 done_testing
