@@ -175,13 +175,18 @@ wait_healthy() { # wait_healthy SECONDS N: N containers running, all healthy
     done
     return 1
 }
-if wait_healthy 120 8; then
-    ok "redis, mongo, 3 aggregators, 2 persistors and the api are all healthy"
-    echo "# up -> healthy: $(python3 -c "import time; print(round(time.time() - $t_up, 1))") s"
-else
-    not_ok "redis, mongo, 3 aggregators, 2 persistors and the api are all healthy"
-    bail_out "the stack is not healthy; the checks below need it"
-fi
+# healthy_or_bail N WHAT: N containers healthy within 120 s (the time since
+# t_up printed), or the test cannot go on.
+healthy_or_bail() {
+    if wait_healthy 120 "$1"; then
+        ok "$2 are all healthy"
+        echo "# up -> healthy: $(python3 -c "import time; print(round(time.time() - $t_up, 1))") s"
+    else
+        not_ok "$2 are all healthy"
+        bail_out "the stack is not healthy; the checks below need it"
+    fi
+}
+healthy_or_bail 8 "redis, mongo, 3 aggregators, 2 persistors and the api"
 is "$(containers aggregator | wc -l)" 3 "aggregator runs 3 replicas"
 is "$(containers persistor | wc -l)" 2 "persistor runs 2 replicas"
 is "$(rcli config get appendonly | tail -1)" yes "redis runs with AOF on"
@@ -425,13 +430,7 @@ importer_c=$(containers importer all)
 check "the importer service (the bundled sample) runs once the aggregators are healthy" test -n "$importer_c"
 timeout 300 docker wait "$importer_c" >/dev/null 2>&1
 is "$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' "$importer_c")" "exited 0" "the importer service imports the sample through the cluster and exits 0"
-if wait_healthy 120 13; then
-    ok "6 Redis nodes, mongo, 3 aggregators, 2 persistors and the api are all healthy"
-    echo "# up -> importer done and all healthy: $(python3 -c "import time; print(round(time.time() - $t_up, 1))") s"
-else
-    not_ok "6 Redis nodes, mongo, 3 aggregators, 2 persistors and the api are all healthy"
-    bail_out "the cluster stack is not healthy; the checks below need it"
-fi
+healthy_or_bail 13 "6 Redis nodes, mongo, 3 aggregators, 2 persistors and the api"
 is "$(containers aggregator | wc -l)" 3 "aggregator runs 3 replicas on the cluster"
 dc run --rm --no-deps -T importer importer /data/gen1.csv >"$TMP/import-gen1-cluster.log" 2>&1
 check "the importer imports the generated file through the cluster and exits 0" [ $? = 0 ]

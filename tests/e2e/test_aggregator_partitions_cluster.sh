@@ -20,20 +20,9 @@ N=$(scaled 100000 20000)
 PARTS=6
 PUB="$TXAGG_TESTBIN/tools/partpub"
 [ -x "$PUB" ] || bail_out "partpub not built ($PUB)"
-CL="$TXAGG_TEST_TMP/aggcluster-$$"
-
 declare -a pid
-cleanup() {
-    local p
-    for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-    for p in "${pid[@]}"; do wait "$p" 2>/dev/null; done # not a bare wait: the nodes are our children too
-    cluster_stop "$CL"
-}
-trap cleanup EXIT
-cluster_start "$CL" || bail_out "the cluster did not start"
-export REDIS_CLUSTER REDIS_PARTITIONS=$PARTS
-REDIS_CLUSTER=$(cluster_seeds "$CL")
-read -ra AP_PORTS <<<"$(cluster_ports "$CL" | tr '\n' ' ')"
+ap_cluster_up aggcluster
+export REDIS_PARTITIONS=$PARTS
 
 start_agg() { # slot
     CONSUMER_NAME="cagg-$1" CLAIM_IDLE_MS=3000 BATCH_SIZE=20 LOG_LEVEL=INFO \

@@ -19,20 +19,9 @@ N=$(scaled 60000 16000)
 PARTS=4
 PUB="$TXAGG_TESTBIN/tools/partpub"
 [ -x "$PUB" ] || bail_out "partpub not built ($PUB)"
-CL="$TXAGG_TEST_TMP/aggreshard-$$"
-
 declare -a pid
-cleanup() {
-    local p
-    for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
-    for p in "${pid[@]}"; do wait "$p" 2>/dev/null; done # not a bare wait: the nodes are our children too
-    cluster_stop "$CL"
-}
-trap cleanup EXIT
-cluster_start "$CL" 2 0 || bail_out "the cluster did not start"
-export REDIS_CLUSTER REDIS_PARTITIONS=$PARTS
-REDIS_CLUSTER=$(cluster_seeds "$CL")
-read -ra AP_PORTS <<<"$(cluster_ports "$CL" | tr '\n' ' ')"
+ap_cluster_up aggreshard 2 0
+export REDIS_PARTITIONS=$PARTS
 ccli() { redis-cli -c -p "${AP_PORTS[0]}" "$@"; } # follows MOVED and ASK
 
 MPORT=$(txagg_free_port) # replica 0's /metrics

@@ -25,6 +25,12 @@
 #                           partitions holding hashes, each malformed entry dead-lettered
 #                           once, the greatest clock the greatest timestamp of DUMP
 #                           (writes want.txt and got.txt in the current directory)
+#   ap_cluster_up NAME [P [R]]  a real Redis Cluster for the test (tests/lib/cluster.sh,
+#                           sourced by the caller; P primaries with R replicas each,
+#                           3 and 1 by default) under $TXAGG_TEST_TMP/NAME-PID: sets CL,
+#                           AP_PORTS and REDIS_CLUSTER (exported); its EXIT trap kills
+#                           the processes of the caller's array `pid` (CONT, KILL),
+#                           reaps them and stops the cluster; bails out when it fails
 . "$TXAGG_ROOT/tests/lib/stream.sh"
 
 ap_primaries() {
@@ -143,4 +149,20 @@ ap_check_dump() {
     is "$(ap_dead_letters)" "$(grep -c '^bad' "$dump")" "each malformed entry is dead-lettered exactly once"
     is "$(ap_clock)" "$(awk '$1 == "ok" {print $2}' "$dump" | sort | tail -1)" \
         "the greatest partition clock is the greatest timestamp"
+}
+
+_ap_cluster_down() {
+    local p
+    for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
+    for p in "${pid[@]}"; do wait "$p" 2>/dev/null; done # not a bare wait: the nodes are our children too
+    cluster_stop "$CL"
+}
+
+ap_cluster_up() {
+    CL="$TXAGG_TEST_TMP/$1-$$"
+    trap _ap_cluster_down EXIT
+    cluster_start "$CL" "${2:-3}" "${3:-1}" || bail_out "the cluster did not start"
+    export REDIS_CLUSTER
+    REDIS_CLUSTER=$(cluster_seeds "$CL")
+    read -ra AP_PORTS <<<"$(cluster_ports "$CL" | tr '\n' ' ')"
 }
